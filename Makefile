@@ -1,0 +1,36 @@
+# msgrelay: `make demo` and `make test` install what they need into .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test test-sqlite test-postgresql bench install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/msgrelay demo $(ARGS)
+
+# The whole suite on SQLite, then on PostgreSQL (both against the real Redis, worker and simulator).
+test: test-sqlite test-postgresql
+
+test-sqlite: $(STAMP)
+	MSGRELAY_TEST_DB=sqlite $(BIN)/pytest -q $(ARGS)
+
+test-postgresql: $(STAMP)
+	MSGRELAY_TEST_DB=postgresql MSGRELAY_TEST_PG_URL=$(PG_URL) $(BIN)/pytest -q -m e2e $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_submit
+	$(BIN)/python -m benchmarks.bench_send
+
+clean:
+	rm -rf .msgrelay-demo .pytest_cache build *.egg-info

@@ -1,0 +1,27 @@
+"""The one beat schedule (run exactly one beat: DESIGN §7.7). Every polling entry sets `expires`,
+so a backlog of stale polls never piles up behind a stopped worker."""
+from __future__ import annotations
+
+from msgrelay.settings import Settings, get_settings
+
+
+def build_schedule(settings: Settings | None = None) -> dict:
+    """Celery `beat_schedule`: report polls, balance polls and the sweeper, on the poll queue."""
+    s = settings or get_settings()
+    return {
+        "poll-reports": {
+            "task": "tasks.poll_all_reports",
+            "schedule": s.poll_reports_every_s,
+            "options": {"queue": "poll", "expires": s.poll_reports_every_s},
+        },
+        "poll-balances": {
+            "task": "tasks.poll_all_balances",
+            "schedule": s.poll_balances_every_s,
+            "options": {"queue": "poll", "expires": min(s.poll_balances_every_s, 60.0)},
+        },
+        "sweep": {
+            "task": "tasks.sweep",
+            "schedule": s.sweep_every_s,
+            "options": {"queue": "poll", "expires": s.sweep_every_s},
+        },
+    }

@@ -1,0 +1,123 @@
+"""SQLModel tables: jobs, chunks, one message per recipient, raw reports, balance snapshots."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Numeric, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC (every timestamp in the database is UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Job(SQLModel, table=True):
+    """One send request of a producer: an account, a kind, content and its recipients."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=12, unique=True)  # random prefix of every custom id of this job
+    account: str = Field(max_length=64, index=True)
+    provider: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16, index=True)
+    reason: str | None = Field(default=None, max_length=255)
+    content: Any = Field(default=None, sa_column=Column(JSON))
+    options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    total: int = 0
+    chunks: int = 0
+    idempotency_key: str | None = Field(default=None, max_length=128, unique=True)
+    send_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class Chunk(SQLModel, table=True):
+    """One provider request: the messages of its job with `lo <= seq < hi`."""
+
+    __table_args__ = (
+        Index("ix_chunk_job_status", "job_id", "status"),
+        Index("ix_chunk_status_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id")
+    parent_id: int | None = None  # set on the halves of a chunk split to isolate a refused number
+    lo: int
+    hi: int
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    request_id: str | None = Field(default=None, max_length=64)  # reused on every retry (ihuyi dedups it)
+    provider_task_id: str | None = Field(default=None, max_length=64)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_desc: str | None = Field(default=None, max_length=255)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """One recipient of a job, with its normalised status and the provider's own words beside it."""
+
+    __table_args__ = (
+        UniqueConstraint("custom_id", name="uq_message_custom_id"),
+        Index("ix_message_job_seq", "job_id", "seq"),
+        Index("ix_message_job_status", "job_id", "status"),
+        Index("ix_message_provider_msg_id", "provider_msg_id"),
+        Index("ix_message_status_submitted", "status", "submitted_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id")
+    seq: int
+    mobile: str = Field(max_length=32)
+    content: str | None = Field(default=None, sa_column=Column(Text))
+    custom_id: str = Field(max_length=64)
+    provider_msg_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=16)
+    provider_state: str | None = Field(default=None, max_length=64)
+    provider_desc: str | None = Field(default=None, max_length=255)
+    submitted_at: datetime | None = None
+    reported_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RawReport(SQLModel, table=True):
+    """A delivery report exactly as received, stored before it is matched to a message."""
+
+    __table_args__ = (
+        Index("ix_rawreport_unmatched", "matched", "received_at"),
+        Index("ix_rawreport_custom_id", "custom_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    source: str = Field(max_length=8)  # poll | push
+    provider_msg_id: str | None = Field(default=None, max_length=64)
+    custom_id: str | None = Field(default=None, max_length=64)
+    mobile: str | None = Field(default=None, max_length=32)
+    status: str = Field(max_length=16)
+    state: str | None = Field(default=None, max_length=64)
+    desc: str | None = Field(default=None, max_length=255)
+    reported_at: datetime | None = None
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow)
+    matched: bool = False
+    message_id: int | None = None
+
+
+class BalanceSnapshot(SQLModel, table=True):
+    """An account's balance as the provider gave it at one moment."""
+
+    __table_args__ = (Index("ix_balance_account_taken", "account", "taken_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    product: str | None = Field(default=None, max_length=64)
+    amount: Decimal = Field(sa_column=Column(Numeric(18, 4), nullable=False))
+    raw: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    taken_at: datetime = Field(default_factory=utcnow)

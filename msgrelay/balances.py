@@ -1,0 +1,37 @@
+"""Balance polling: one snapshot per account (per product for ihuyi), kept as history."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from models import BalanceSnapshot, session_scope, utcnow
+from msgrelay.accounts import Account
+from msgrelay.settings import Settings
+from providers.base import http_send
+from providers.registry import get_provider
+
+
+def poll_balance(account: Account, settings: Settings) -> list[BalanceSnapshot]:
+    """Ask the provider for the account's balance and store it."""
+    provider = get_provider(account.provider)
+    if provider is None:
+        return []
+    now = utcnow()
+    response = http_send(account.base_url, provider.build_balance_query(account, now),
+                         read_timeout_s=settings.http_read_timeout_s)
+    snaps = [BalanceSnapshot(account=account.name, provider=account.provider, product=b.product, amount=b.amount,
+                             raw=dict(b.raw), taken_at=now) for b in provider.parse_balance(response)]
+    with session_scope() as session:
+        session.add_all(snaps)
+    return snaps
+
+
+def latest_balances() -> list[dict]:
+    """The newest snapshot of every account and product."""
+    with session_scope() as session:
+        newest = (select(BalanceSnapshot.account, BalanceSnapshot.product,
+                         func.max(BalanceSnapshot.id).label("id"))
+                  .group_by(BalanceSnapshot.account, BalanceSnapshot.product).subquery())
+        rows = session.scalars(select(BalanceSnapshot).join(newest, newest.c.id == BalanceSnapshot.id)
+                               .order_by(BalanceSnapshot.account))
+        return [{"account": r.account, "provider": r.provider, "product": r.product, "balance": str(r.amount),
+                 "taken_at": r.taken_at.isoformat()} for r in rows]

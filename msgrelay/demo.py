@@ -1,0 +1,164 @@
+"""`msgrelay demo`: the whole system on the embedded defaults against the built-in simulator."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+import requests
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
+
+DEMO_TIMEOUT_S = 600
+
+
+def write_accounts(path: Path, sim_url: str) -> None:
+    """Demo accounts, all pointing at the simulator."""
+    path.write_text(f"""# written by `msgrelay demo`; the simulator accepts these credentials
+[accounts.voice]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-DEMO-VOICE"
+secret_key = "{secrets.token_hex(8)}"
+callback_token = "{secrets.token_urlsafe(16)}"
+
+[accounts.voicesms]
+provider = "emay_voice_sms"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-DEMO-JOIN"
+secret_key = "{secrets.token_hex(8)}"
+""", encoding="utf-8")
+
+
+def demo_jobs(notify_recipients: int) -> list[dict]:
+    """The sample jobs: a large notify, a marketing, a voice-SMS and a few verification calls."""
+    def mobiles(prefix: str, n: int) -> list[str]:
+        return [f"{prefix}{i:08d}" for i in range(n)]
+    jobs = [
+        dict(account="voice", kind="notify", recipients=mobiles("139", notify_recipients),
+             content="您好，您的快递已到达驿站，请凭取件码取件。"),
+        dict(account="voice", kind="marketing", recipients=mobiles("158", 1500), content="双十一会员专享优惠",
+             options={"isInteractive": "1", "interactiveContent": "按1了解详情", "acousticSignContent": "请留言"}),
+        dict(account="voicesms", kind="voice_sms", recipients=mobiles("186", 800), content="您有一笔账单即将到期",
+             options={"smsContent": "账单详情请登录App查看", "triggerConditions": "3", "keyContent": "1"}),
+    ]
+    jobs += [dict(account="voice", kind="vfcode", recipients=[f"1370000000{i}"], content=f"{1234 + i * 1111}")
+             for i in range(3)]
+    return jobs
+
+
+def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console: Console) -> int:
+    """Start everything, send the sample jobs, show progress, print the summary."""
+    workdir = workdir.absolute()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    sim_port, api_port, flower_port = free_port(), free_port(), free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    write_accounts(workdir / "accounts.toml", sim_url)
+    os.environ.pop("MSGRELAY_BROKER_URL", None)
+    os.environ.update({
+        "MSGRELAY_DATABASE_URL": f"sqlite:///{workdir / 'demo.db'}",
+        "MSGRELAY_ACCOUNTS_FILE": str(workdir / "accounts.toml"),
+        "MSGRELAY_POLL_REPORTS_EVERY_S": "1", "MSGRELAY_SWEEP_EVERY_S": "2", "MSGRELAY_POLL_BALANCES_EVERY_S": "10",
+        "MSGRELAY_REPORT_EXPIRY_S": "120", "MSGRELAY_HTTP_READ_TIMEOUT_S": "10",
+    })
+    _reload_settings()
+    from models.migrate import upgrade
+    from msgrelay.stack import start_stack
+
+    upgrade()
+    sim = Supervisor(workdir / "logs")
+    stack = None
+    try:
+        sim.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay", "1"),
+                  dict(os.environ))
+        wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="the simulator")
+        stack = start_stack(workdir, dict(os.environ), api_port=api_port, flower_port=flower_port, console=console)
+        os.environ["MSGRELAY_BROKER_URL"] = stack.env["MSGRELAY_BROKER_URL"]
+        _reload_settings()
+        job_ids = _submit_all(notify_recipients, console)
+        _watch(job_ids, console, stack.sup)
+        console.print(_summary(job_ids, requests.get(sim_url + "/_sim/stats", timeout=5).json()))
+        console.print(f"API  {stack.api_url}/docs   (jobs: {stack.api_url}/v1/jobs)\n"
+                      f"Flower {stack.flower_url}\nlogs {workdir / 'logs'}   database {workdir / 'demo.db'}")
+        if not exit_after:
+            console.print("running; Ctrl-C to stop")
+            while True:
+                time.sleep(1)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        console.print("stopping…")
+        if stack:
+            stack.sup.stop_all()
+        sim.stop_all()
+
+
+def _reload_settings() -> None:
+    from msgrelay.settings import get_settings
+    get_settings.cache_clear()
+
+
+def _submit_all(notify_recipients: int, console: Console) -> list[int]:
+    from tasks import submit  # imported only now: the Celery app reads the broker URL set above
+
+    ids = []
+    for spec in demo_jobs(notify_recipients):
+        started = time.perf_counter()
+        done = submit(**spec)
+        console.print(f"submitted job {done.id}: {spec['kind']} to {done.recipients} recipients in {done.chunks} "
+                      f"chunks ({time.perf_counter() - started:.2f}s)")
+        ids.append(done.id)
+    return ids
+
+
+def _watch(job_ids: list[int], console: Console, sup: Supervisor) -> None:
+    from models import session_scope
+    from msgrelay.jobs import view_job
+    from msgrelay.progress import finished
+
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[s]}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        tasks = {}
+        while time.monotonic() < deadline:
+            open_jobs = 0
+            with session_scope() as session:
+                for job_id in job_ids:
+                    v = view_job(session, job_id)
+                    if job_id not in tasks:
+                        tasks[job_id] = bar.add_task(f"job {job_id} {v.kind:<9}", total=v.total, s="")
+                    bar.update(tasks[job_id], completed=finished(v.counts),
+                               s=f"{v.status} delivered={v.counts['delivered']} failed={v.counts['failed']}")
+                    open_jobs += v.status not in ("done", "cancelled")
+            if not open_jobs:
+                return
+            if dead := sup.dead():
+                raise RuntimeError(f"{', '.join(dead)} exited; see the logs")
+            time.sleep(0.5)
+    console.print("[yellow]timed out waiting for the jobs[/yellow]")
+
+
+def _summary(job_ids: list[int], sim_stats: dict) -> Table:
+    from models import Chunk, session_scope
+    from msgrelay.jobs import view_job
+
+    table = Table("job", "account", "kind", "status", "recipients", "requests", "delivered", "failed", "expired",
+                  "rejected", "unknown", title="msgrelay demo")
+    with session_scope() as session:
+        for job_id in job_ids:
+            v = view_job(session, job_id)
+            attempts = session.scalar(select(func.coalesce(func.sum(Chunk.attempts), 0)).where(Chunk.job_id == job_id))
+            c = v.counts
+            table.add_row(str(v.id), v.account, v.kind, v.status, str(v.total), str(attempts), str(c["delivered"]),
+                          str(c["failed"]), str(c["expired"]), str(c["rejected"]), str(c["unknown"]))
+    table.caption = (f"simulator: {sim_stats.get('accepted_recipients')} recipients accepted, "
+                     f"{sim_stats.get('duplicates')} duplicates")
+    return table

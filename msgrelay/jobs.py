@@ -1,0 +1,127 @@
+"""Job lifecycle: counts, pause/resume/cancel and the move to `done` when every message is final."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from models import Chunk, Job, Message, utcnow
+from msgrelay.statuses import FINAL_MESSAGE_STATUSES, ChunkStatus, JobStatus, MessageStatus
+from providers.errors import InvalidInput, NotFound
+from providers.registry import get_provider
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as the API and CLI show it."""
+
+    id: int
+    account: str
+    kind: str
+    status: str
+    reason: str | None
+    total: int
+    counts: dict[str, int]
+    chunks: int
+    created_at: str
+
+    def as_dict(self) -> dict:
+        """The JSON shape of GET /v1/jobs/{id}."""
+        return {"id": self.id, "account": self.account, "kind": self.kind, "status": self.status,
+                "reason": self.reason, "total": self.total, "counts": self.counts, "chunks": self.chunks,
+                "created_at": self.created_at}
+
+
+def message_counts(session: Session, job_id: int) -> dict[str, int]:
+    """Messages of a job per status (every status present, zero when none)."""
+    counts = {s.value: 0 for s in MessageStatus}
+    for status, n in session.execute(
+        select(Message.status, func.count()).where(Message.job_id == job_id).group_by(Message.status)
+    ):
+        counts[status] = n
+    return counts
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    """The job, or InvalidInput naming `id`."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("id", f"no job {job_id}")
+    return job
+
+
+def view_job(session: Session, job_id: int) -> JobView:
+    """Status and counts of one job."""
+    job = get_job(session, job_id)
+    return JobView(job.id, job.account, job.kind, job.status, job.reason, job.total,
+                   message_counts(session, job_id), job.chunks, job.created_at.isoformat())
+
+
+def finalize_jobs(session: Session, job_ids: Iterable[int]) -> list[int]:
+    """Mark `done` each running job whose messages are all final; returns those marked."""
+    done = []
+    for job_id in set(job_ids):
+        open_left = session.execute(
+            select(Message.id).where(Message.job_id == job_id, Message.status.not_in(list(FINAL_MESSAGE_STATUSES)))
+            .limit(1)
+        ).first()
+        if open_left is None:
+            now = utcnow()
+            changed = session.execute(
+                update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+                .values(status=JobStatus.DONE, reason=None, finished_at=now, updated_at=now)
+            ).rowcount
+            if changed:
+                done.append(job_id)
+    return done
+
+
+def pause_job(session: Session, job_id: int, reason: str) -> bool:
+    """Pause a queued or running job with a reason (balance, credentials, operator)."""
+    return bool(session.execute(
+        update(Job).where(Job.id == job_id, Job.status.in_([JobStatus.RUNNING, JobStatus.QUEUED]))
+        .values(status=JobStatus.PAUSED, reason=reason[:255], updated_at=utcnow())
+    ).rowcount)
+
+
+def resume_job(session: Session, job_id: int) -> list[tuple[int, str]]:
+    """Resume a paused job; returns its pending chunks (id, queue) to enqueue after commit."""
+    job = get_job(session, job_id)
+    if job.status != JobStatus.PAUSED:
+        raise InvalidInput("status", f"only a paused job can be resumed; job {job_id} is {job.status}")
+    now = utcnow()
+    due = job.send_at is None or job.send_at <= now
+    job.status, job.reason, job.updated_at = (JobStatus.RUNNING if due else JobStatus.QUEUED), None, now
+    session.add(job)
+    if not due:
+        return []
+    session.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.status == ChunkStatus.PENDING)
+                    .values(next_attempt_at=now, updated_at=now))
+    return pending_chunks(session, job)
+
+
+def pending_chunks(session: Session, job: Job) -> list[tuple[int, str]]:
+    """(chunk id, queue) of a job's pending chunks."""
+    provider = get_provider(job.provider)
+    queue = provider.kinds[job.kind].queue if provider and job.kind in provider.kinds else "bulk"
+    ids = session.scalars(select(Chunk.id).where(Chunk.job_id == job.id, Chunk.status == ChunkStatus.PENDING))
+    return [(cid, queue) for cid in ids]
+
+
+def cancel_job(session: Session, job_id: int) -> int:
+    """Cancel a job: nothing more is sent; its unsent messages become `rejected` (cancelled). Returns how many."""
+    job = get_job(session, job_id)
+    if job.status in (JobStatus.DONE, JobStatus.CANCELLED):
+        raise InvalidInput("status", f"job {job_id} is already {job.status}")
+    now = utcnow()
+    job.status, job.reason, job.updated_at, job.finished_at = JobStatus.CANCELLED, "operator", now, now
+    session.add(job)
+    session.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.status == ChunkStatus.PENDING)
+                    .values(status=ChunkStatus.CANCELLED, updated_at=now))
+    return session.execute(
+        update(Message).where(Message.job_id == job_id, Message.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.REJECTED, provider_desc="cancelled by operator", updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount

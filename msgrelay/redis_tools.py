@@ -1,0 +1,49 @@
+"""Redis helpers shared by every worker: a global token bucket per account and per-account locks."""
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import redis
+
+from msgrelay.settings import get_settings
+
+# KEYS[1] bucket; ARGV: rate (tokens/s), capacity, now (s). Returns 0 when a token was taken, else ms to wait.
+_TOKEN_BUCKET = """
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local wait_ms = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait_ms = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return wait_ms
+"""
+
+
+@lru_cache(maxsize=4)
+def get_redis(url: str | None = None) -> redis.Redis:
+    """A pooled client for locks and rate limits."""
+    return redis.Redis.from_url(url or get_settings().effective_redis_url())
+
+
+def take_token(account: str, rate_per_s: float, *, client: redis.Redis | None = None) -> float:
+    """Take one request token of `account`'s bucket, shared by every worker; returns seconds to wait (0: go)."""
+    client = client or get_redis()
+    capacity = max(1.0, rate_per_s)  # at most one second's worth of burst
+    wait_ms = client.eval(_TOKEN_BUCKET, 1, f"msgrelay:bucket:{account}", rate_per_s, capacity, time.time())
+    return int(wait_ms) / 1000.0
+
+
+def account_lock(account: str, purpose: str, *, timeout_s: float = 120.0, client: redis.Redis | None = None):
+    """A non-blocking lock with an expiry, so a crashed poller never holds it forever."""
+    client = client or get_redis()
+    return client.lock(f"msgrelay:lock:{purpose}:{account}", timeout=timeout_s, blocking=False)

@@ -1,0 +1,130 @@
+"""Delivery reports: poll (drain pages under a per-account lock), store raw first, then match and apply."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+
+from sqlalchemy import insert, or_, select, update
+from sqlmodel import Session
+
+from models import Message, RawReport, session_scope, utcnow
+from models.bulk import update_messages_by_id
+from msgrelay.accounts import Account
+from msgrelay.jobs import finalize_jobs
+from msgrelay.redis_tools import account_lock
+from msgrelay.settings import Settings
+from msgrelay.statuses import MessageStatus
+from providers.base import Report, http_send
+from providers.registry import get_provider
+
+#: a report may turn these into its own status; `expired` only means "no report came in time"
+UPDATABLE = [MessageStatus.QUEUED, MessageStatus.SUBMITTED, MessageStatus.UNKNOWN, MessageStatus.EXPIRED]
+MAX_PAGES_PER_POLL = 200
+REMATCH_WINDOW = timedelta(hours=6)
+
+
+def store_raw(session: Session, account: Account, reports: Sequence[Report], source: str) -> list[int]:
+    """Insert the reports exactly as received; returns their ids (in order)."""
+    if not reports:
+        return []
+    now = utcnow()
+    rows = [
+        {"account": account.name, "provider": account.provider, "source": source,
+         "provider_msg_id": r.provider_msg_id, "custom_id": r.custom_id, "mobile": r.mobile, "status": r.status,
+         "state": (r.state or "")[:64], "desc": (r.desc or "")[:255] or None, "reported_at": r.reported_at,
+         "payload": dict(r.raw), "received_at": now, "matched": False}
+        for r in reports
+    ]
+    return list(session.scalars(insert(RawReport).returning(RawReport.id, sort_by_parameter_order=True), rows))
+
+
+def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, account: str | None = None) -> int:
+    """Apply unmatched raw reports (the given ids, or the account's recent ones) to their messages."""
+    query = select(RawReport).where(RawReport.matched.is_(False))
+    if raw_ids is not None:
+        ids = list(raw_ids)
+        if not ids:
+            return 0
+        query = query.where(RawReport.id.in_(ids))
+    else:
+        query = query.where(RawReport.account == account, RawReport.received_at > utcnow() - REMATCH_WINDOW)
+    applied = 0
+    raws = list(session.scalars(query.order_by(RawReport.id).limit(20_000)))
+    for start in range(0, len(raws), 500):
+        applied += _apply(session, raws[start:start + 500])
+    return applied
+
+
+def _apply(session: Session, raws: Sequence[RawReport]) -> int:
+    customs = [r.custom_id for r in raws if r.custom_id]
+    pids = [r.provider_msg_id for r in raws if r.provider_msg_id and not r.custom_id]
+    found = session.execute(
+        select(Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status).where(
+            or_(Message.custom_id.in_(customs or [""]), Message.provider_msg_id.in_(pids or [""]))
+        )
+    ).all()
+    by_custom = {m.custom_id: m for m in found}
+    by_pid = {m.provider_msg_id: m for m in found if m.provider_msg_id}
+    now = utcnow()
+    changes, matched, jobs = {}, [], set()
+    for raw in raws:
+        msg = by_custom.get(raw.custom_id) if raw.custom_id else by_pid.get(raw.provider_msg_id)
+        if msg is None:
+            continue  # not recorded yet (report before submission): matched on a later poll
+        matched.append({"id": raw.id, "matched": True, "message_id": msg.id})
+        current = changes.get(msg.id, {}).get("status", msg.status)
+        if current in UPDATABLE and raw.status != MessageStatus.UNKNOWN:
+            changes[msg.id] = {"id": msg.id, "status": raw.status, "provider_state": raw.state,
+                               "provider_desc": raw.desc, "reported_at": raw.reported_at or now, "updated_at": now}
+            jobs.add(msg.job_id)
+        elif current in UPDATABLE:  # an unrecognised state: keep the provider's words, status unchanged
+            changes[msg.id] = {"id": msg.id, "status": current, "provider_state": raw.state,
+                               "provider_desc": raw.desc, "reported_at": raw.reported_at or now, "updated_at": now}
+    update_messages_by_id(session, list(changes.values()))
+    if matched:
+        session.execute(update(RawReport), matched)
+    finalize_jobs(session, jobs)
+    return len(matched)
+
+
+def ingest(account: Account, reports: Sequence[Report], source: str) -> int:
+    """Store raw reports (committed first), then match them; returns how many matched."""
+    with session_scope() as session:
+        ids = store_raw(session, account, reports, source)
+    with session_scope() as session:
+        return match_reports(session, ids)
+
+
+def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
+    """Drain the account's report query until a short page, under a per-account lock."""
+    provider = get_provider(account.provider)
+    if provider is None or not provider.has_report_query or not account.poll_reports:
+        return {"fetched": 0, "matched": 0}
+    lock = account_lock(account.name, "poll-reports", timeout_s=max(60.0, settings.http_read_timeout_s * 4))
+    if not lock.acquire():
+        return {"fetched": 0, "matched": 0, "locked": 1}
+    fetched = matched = 0
+    try:
+        for _ in range(MAX_PAGES_PER_POLL):
+            request = provider.build_report_query(account, utcnow())
+            reports = provider.parse_reports(http_send(account.base_url, request,
+                                                       read_timeout_s=settings.http_read_timeout_s))
+            fetched += len(reports)
+            matched += ingest(account, reports, "poll")
+            lock.extend(30, replace_ttl=True)
+            if len(reports) < provider.report_page_size:
+                break
+        with session_scope() as session:  # reports that came before their submission was recorded
+            matched += match_reports(session, account=account.name)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # expired meanwhile: another poller may hold it now; nothing to undo
+            pass
+    return {"fetched": fetched, "matched": matched}
+
+
+def accounts_to_poll(accounts: Mapping[str, Account]) -> list[str]:
+    """Names of accounts whose provider has a report query and that poll."""
+    return [n for n, a in accounts.items()
+            if a.poll_reports and (p := get_provider(a.provider)) is not None and p.has_report_query]

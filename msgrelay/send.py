@@ -1,0 +1,181 @@
+"""send_chunk as a plain function: claim the chunk, send it once, record what the provider said.
+
+The compare-and-set `pending → sending` makes a redelivered task a no-op; every outcome is written to the
+database before the Celery task decides whether to retry.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, insert, select, update
+from sqlmodel import Session
+
+from models import Chunk, Job, Message, session_scope, utcnow
+from models.bulk import set_messages_status, update_messages_by_id
+from msgrelay.accounts import Account
+from msgrelay.jobs import finalize_jobs, pause_job
+from msgrelay.redis_tools import take_token
+from msgrelay.settings import Settings
+from msgrelay.statuses import ChunkStatus, JobStatus, MessageStatus
+from providers.base import Provider, Recipient, SendSpec, http_send
+from providers.errors import (
+    AccountError, AmbiguousError, PermanentError, ProviderError, RecipientRejected, TransientError,
+)
+from providers.registry import get_provider
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one call: `action` is done | skipped | retry | split; `countdown` for retry."""
+
+    action: str
+    countdown: float = 0.0
+    detail: str = ""
+    new_chunks: tuple[tuple[int, str], ...] = ()
+    counts_as_attempt: bool = True
+
+
+def backoff_s(retries: int, settings: Settings) -> float:
+    """Exponential backoff with jitter, capped well under the broker's visibility timeout (DESIGN §7.2)."""
+    cap = min(settings.retry_backoff_max_s, settings.visibility_timeout_s / 4)
+    ceiling = min(cap, settings.retry_backoff_base_s * (2 ** retries))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Mapping[str, Account]) -> Outcome:
+    """Send one chunk at most once; return what the task should do next."""
+    with session_scope() as session:
+        row = session.execute(
+            select(Chunk, Job).join(Job, Job.id == Chunk.job_id).where(Chunk.id == chunk_id)
+        ).first()
+        if row is None:
+            return Outcome("skipped", detail="no such chunk")
+        chunk, job = row
+        if chunk.status != ChunkStatus.PENDING or job.status != JobStatus.RUNNING:
+            return Outcome("skipped", detail=f"chunk {chunk.status}, job {job.status}")
+    account = accounts.get(job.account)
+    provider = get_provider(job.provider)
+    if account is None or provider is None:
+        with session_scope() as session:
+            pause_job(session, job.id, f"credentials: account {job.account!r} is not configured")
+        return Outcome("done", detail="account missing")
+
+    if account.rate_limit:
+        wait = take_token(job.account, account.rate_limit)
+        if wait > 0:
+            return Outcome("retry", countdown=wait, detail="rate limit", counts_as_attempt=False)
+
+    now = utcnow()
+    with session_scope() as session:
+        claimed = session.execute(
+            update(Chunk)
+            .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING)
+            .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=now)
+        ).rowcount
+        if not claimed:
+            return Outcome("skipped", detail="claimed by another worker")
+        batch = [
+            Recipient(mobile=m, custom_id=c, content=t)
+            for m, c, t in session.execute(
+                select(Message.mobile, Message.custom_id, Message.content)
+                .where(Message.job_id == job.id, Message.seq >= chunk.lo, Message.seq < chunk.hi,
+                       Message.status == MessageStatus.QUEUED)
+                .order_by(Message.seq)
+            )
+        ]
+    if not batch:
+        with session_scope() as session:
+            _set_chunk(session, chunk_id, ChunkStatus.SENT)
+        return Outcome("done", detail="nothing left to send")
+
+    spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
+    try:
+        request = provider.build_send(account, spec, batch, now)
+        response = http_send(account.base_url, request, read_timeout_s=settings.http_read_timeout_s)
+        accepted = provider.parse_send(spec, batch, response)
+    except ProviderError as exc:
+        return _on_error(exc, chunk, job, batch, provider, retries, settings)
+
+    with session_scope() as session:
+        by_custom = {a.custom_id: a for a in accepted if a.custom_id}
+        by_mobile = {a.mobile: a for a in accepted}
+        ids = dict(session.execute(
+            select(Message.custom_id, Message.id).where(Message.custom_id.in_([r.custom_id for r in batch]))
+        ).all())
+        sent_at = utcnow()
+        changes = []
+        for r in batch:
+            got = by_custom.get(r.custom_id) or by_mobile.get(r.mobile)
+            changes.append({
+                "id": ids[r.custom_id], "status": MessageStatus.SUBMITTED if got else MessageStatus.UNKNOWN,
+                "provider_msg_id": got.provider_msg_id if got else None, "submitted_at": sent_at,
+                "updated_at": sent_at,
+            })
+        update_messages_by_id(session, changes)
+        _set_chunk(session, chunk_id, ChunkStatus.SENT)
+    return Outcome("done", detail=f"{len(accepted)} of {len(batch)} accepted")
+
+
+def _set_chunk(session: Session, chunk_id: int, status: str, **values) -> None:
+    session.execute(update(Chunk).where(Chunk.id == chunk_id).values(status=status, updated_at=utcnow(), **values))
+
+
+def _close_messages(session: Session, chunk: Chunk, status: str, exc: ProviderError, *, sent: bool = False) -> None:
+    """Give the chunk's still-queued messages a final (or unknown) status with the provider's code."""
+    now = utcnow()
+    values = {"status": status, "provider_state": exc.code[:64], "provider_desc": exc.message[:255] or None,
+              "updated_at": now}
+    if sent:
+        values["submitted_at"] = now
+    set_messages_status(session, job_id=chunk.job_id, lo=chunk.lo, hi=chunk.hi,
+                        from_statuses=[MessageStatus.QUEUED], **values)
+
+
+def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient], provider: Provider,
+              retries: int, settings: Settings) -> Outcome:
+    """Write the error's consequence; tell the task whether to retry."""
+    err = {"error_code": exc.code[:64], "error_desc": exc.message[:255] or None}
+    with session_scope() as session:
+        if isinstance(exc, AccountError):
+            _set_chunk(session, chunk.id, ChunkStatus.PENDING, **err)
+            pause_job(session, job.id, f"{exc.reason}: {exc.code}")
+            return Outcome("done", detail=f"job paused: {exc.code}")
+        if isinstance(exc, AmbiguousError):
+            _set_chunk(session, chunk.id, ChunkStatus.UNKNOWN, **err)
+            _close_messages(session, chunk, MessageStatus.UNKNOWN, exc, sent=True)
+            return Outcome("done", detail="ambiguous: left to reports")
+        if isinstance(exc, RecipientRejected) and len(batch) > 1:
+            halves = _split(session, chunk)
+            _set_chunk(session, chunk.id, ChunkStatus.SPLIT, **err)
+            queue = provider.kinds[job.kind].queue
+            return Outcome("split", new_chunks=tuple((cid, queue) for cid in halves), detail=exc.code)
+        if isinstance(exc, PermanentError):
+            _set_chunk(session, chunk.id, ChunkStatus.REJECTED, **err)
+            _close_messages(session, chunk, MessageStatus.REJECTED, exc)
+            finalize_jobs(session, [job.id])
+            return Outcome("done", detail=f"rejected: {exc.code}")
+        if isinstance(exc, TransientError) and retries < settings.retry_max:
+            countdown = backoff_s(retries, settings)
+            due = utcnow() + timedelta(seconds=countdown)
+            # Back to pending first: if publishing the retry fails, the sweeper re-enqueues it.
+            _set_chunk(session, chunk.id, ChunkStatus.PENDING, next_attempt_at=due, **err)
+            return Outcome("retry", countdown=countdown, detail=exc.code)
+        _set_chunk(session, chunk.id, ChunkStatus.FAILED, **err)
+        _close_messages(session, chunk, MessageStatus.FAILED, exc)
+        finalize_jobs(session, [job.id])
+        return Outcome("done", detail=f"gave up after {retries + 1} attempts: {exc.code}")
+
+
+def _split(session: Session, chunk: Chunk) -> list[int]:
+    """Two pending halves of a chunk refused for a bad number, so the bad one ends up alone."""
+    mid = (chunk.lo + chunk.hi) // 2
+    now = utcnow()
+    rows = [
+        {"job_id": chunk.job_id, "parent_id": chunk.id, "lo": lo, "hi": hi, "status": ChunkStatus.PENDING,
+         "next_attempt_at": now, "updated_at": now}
+        for lo, hi in ((chunk.lo, mid), (mid, chunk.hi)) if hi > lo
+    ]
+    return list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows))

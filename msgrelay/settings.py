@@ -1,0 +1,50 @@
+"""Settings from the environment (prefix MSGRELAY_, `.env` honoured): one pydantic-settings object."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of msgrelay; the contract's four first, then tuning with sane defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="MSGRELAY_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///msgrelay.db"
+    broker_url: str | None = None  # unset: `msgrelay up`/`demo` start an embedded Redis and set it
+    accounts_file: str = "accounts.toml"
+    api_token: SecretStr | None = None
+
+    # Redis for locks and the rate limiter; defaults to the broker.
+    redis_url: str | None = None
+    # Redis redelivers an unacknowledged task after this; every countdown stays well under it (DESIGN §7.2).
+    visibility_timeout_s: int = 3600
+    http_read_timeout_s: float = 30.0
+    retry_max: int = 8
+    retry_backoff_base_s: float = 2.0
+    retry_backoff_max_s: float = 300.0
+    # beat intervals
+    poll_reports_every_s: float = 5.0
+    poll_balances_every_s: float = 300.0
+    sweep_every_s: float = 15.0
+    # a chunk `pending` this long past its due time is re-enqueued; one `sending` this long is presumed lost
+    stale_pending_s: float = 60.0
+    stale_sending_s: float = 120.0
+    # a submitted/unknown message with no report after this becomes `expired`
+    report_expiry_s: float = 72 * 3600.0
+
+    def effective_broker_url(self) -> str:
+        """The broker a bare `celery -A tasks worker` uses when nothing is set."""
+        return self.broker_url or "redis://127.0.0.1:6379/0"
+
+    def effective_redis_url(self) -> str:
+        """Redis for locks and rate limits."""
+        return self.redis_url or self.effective_broker_url()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

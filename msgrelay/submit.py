@@ -1,0 +1,166 @@
+"""Submit: validate everything, write job + chunks + messages in one transaction, enqueue after commit."""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from models import Chunk, Job, Message, session_scope, utcnow
+from models.bulk import insert_messages
+from msgrelay.accounts import Account
+from msgrelay.statuses import ChunkStatus, JobStatus, MessageStatus
+from providers.base import Provider, Recipient, SendSpec
+from providers.errors import InvalidInput
+from providers.registry import get_provider
+
+#: (chunk id, queue) pairs to publish once the rows are committed
+Enqueue = Callable[[Sequence[tuple[int, str]]], None]
+MAX_RECIPIENTS_PER_JOB = 5_000_000
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a producer gets back: the job id, how many recipients and chunks, and whether it is new."""
+
+    id: int
+    recipients: int
+    chunks: int
+    created: bool = True
+    duplicates_removed: int = 0
+
+
+def resolve(accounts: Mapping[str, Account], account: str, kind: str) -> tuple[Account, Provider]:
+    """The account and provider for a job, or InvalidInput naming `account` or `kind`."""
+    acct = accounts.get(account)
+    if acct is None:
+        known = ", ".join(sorted(accounts)) or "none configured"
+        raise InvalidInput("account", f"unknown account {account!r}; known: {known}")
+    provider = get_provider(acct.provider)
+    if provider is None:
+        raise InvalidInput("account", f"provider {acct.provider!r} of account {account!r} is not supported yet")
+    if kind not in provider.kinds:
+        raise InvalidInput("kind", f"{provider.name} sends kinds {', '.join(provider.kinds)}; got {kind!r}")
+    return acct, provider
+
+
+def normalise_recipients(raw: Sequence[Any]) -> tuple[list[Recipient], int]:
+    """Strings or {mobile, content?, custom_id?} dicts → Recipients (custom ids filled in later); drops exact repeats."""
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise InvalidInput("recipients", "must be a non-empty list of mobiles or {mobile, content?, custom_id?} objects")
+    if len(raw) > MAX_RECIPIENTS_PER_JOB:
+        raise InvalidInput("recipients", f"at most {MAX_RECIPIENTS_PER_JOB} per job, got {len(raw)}")
+    out: list[Recipient] = []
+    seen: set[tuple[str, str | None]] = set()
+    given_ids: set[str] = set()
+    for i, item in enumerate(raw):
+        if isinstance(item, str):
+            mobile, content, custom_id = item.strip(), None, ""
+        elif isinstance(item, Mapping):
+            unknown = set(item) - {"mobile", "content", "custom_id"}
+            if unknown:
+                raise InvalidInput(f"recipients[{i}].{sorted(unknown)[0]}", "unknown field; use mobile, content, custom_id")
+            mobile = str(item.get("mobile") or "").strip()
+            content = item.get("content")
+            custom_id = str(item.get("custom_id") or "")
+            if content is not None and not isinstance(content, str):
+                raise InvalidInput(f"recipients[{i}].content", "must be a string")
+            if not mobile:
+                raise InvalidInput(f"recipients[{i}].mobile", "is required")
+        else:
+            raise InvalidInput(f"recipients[{i}]", "must be a mobile string or an object with 'mobile'")
+        if custom_id:
+            if custom_id in given_ids:
+                raise InvalidInput(f"recipients[{i}].custom_id", f"{custom_id!r} is used twice in this job")
+            given_ids.add(custom_id)
+        elif (mobile, content) in seen:
+            continue  # the same recipient listed twice is sent once
+        seen.add((mobile, content))
+        out.append(Recipient(mobile=mobile, custom_id=custom_id, content=content))
+    return out, len(raw) - len(out)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    if when is not None and when.tzinfo is None:
+        raise InvalidInput("send_at", "must carry a time zone, e.g. 2026-11-23T18:00:00+08:00")
+    return when.astimezone(timezone.utc) if when else None
+
+
+def submit_job(
+    *,
+    accounts: Mapping[str, Account],
+    account: str,
+    kind: str,
+    recipients: Sequence[Any],
+    enqueue: Enqueue,
+    content: Any = None,
+    options: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    send_at: datetime | None = None,
+    database_url: str | None = None,
+) -> Submitted:
+    """Validate, then write the whole job in one transaction, then enqueue its chunks (transactional outbox)."""
+    acct, provider = resolve(accounts, account, kind)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
+        raise InvalidInput("idempotency_key", "must be 1 to 128 characters")
+    people, removed = normalise_recipients(recipients)
+    spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
+    provider.validate(spec, people)
+    batch = provider.max_batch(acct, kind)
+    queue = provider.kinds[kind].queue
+    now = utcnow()
+    due = spec.send_at is None or spec.send_at <= now
+
+    try:
+        with session_scope(database_url) as session:
+            if idempotency_key and (old := _by_key(session, idempotency_key)):
+                return Submitted(old.id, old.total, old.chunks, created=False)
+            job = Job(
+                uid=secrets.token_hex(5), account=account, provider=provider.name, kind=kind,
+                status=JobStatus.RUNNING if due else JobStatus.QUEUED, content=content, options=dict(spec.options),
+                total=len(people), chunks=-(-len(people) // batch), idempotency_key=idempotency_key,
+                send_at=spec.send_at, created_at=now, updated_at=now,
+            )
+            session.add(job)
+            session.flush()
+            _check_custom_ids(session, people)
+            chunk_rows = [
+                {"job_id": job.id, "lo": lo, "hi": min(lo + batch, len(people)), "status": ChunkStatus.PENDING,
+                 "next_attempt_at": now, "updated_at": now}
+                for lo in range(0, len(people), batch)
+            ]
+            chunk_ids = list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), chunk_rows))
+            insert_messages(session, (
+                (job.id, seq, r.mobile, r.content, r.custom_id or f"{job.uid}-{seq}", MessageStatus.QUEUED, now)
+                for seq, r in enumerate(people)
+            ))
+    except IntegrityError:
+        # Two producers raced with one idempotency key: the other one won; answer with its job.
+        if idempotency_key:
+            with session_scope(database_url) as session:
+                if old := _by_key(session, idempotency_key):
+                    return Submitted(old.id, old.total, old.chunks, created=False)
+        raise
+    if due:
+        enqueue([(cid, queue) for cid in chunk_ids])
+    return Submitted(job.id, job.total, job.chunks, created=True, duplicates_removed=removed)
+
+
+def _by_key(session: Session, key: str) -> Job | None:
+    return session.exec(select(Job).where(Job.idempotency_key == key)).first()
+
+
+def _check_custom_ids(session: Session, people: Sequence[Recipient]) -> None:
+    """Producer-given custom ids must be new: the provider reports by them."""
+    given = [r.custom_id for r in people if r.custom_id]
+    for start in range(0, len(given), 1000):
+        part = given[start:start + 1000]
+        taken = session.exec(select(Message.custom_id).where(Message.custom_id.in_(part))).first()
+        if taken:
+            index = next(i for i, r in enumerate(people) if r.custom_id == taken)
+            raise InvalidInput(f"recipients[{index}].custom_id", f"{taken!r} is already used by another message")

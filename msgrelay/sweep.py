@@ -1,0 +1,82 @@
+"""The sweeper: release scheduled jobs, re-enqueue stale pending chunks, settle lost sends, expire silence."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from models import Chunk, Job, Message, is_sqlite, session_scope, utcnow
+from msgrelay.jobs import finalize_jobs, pending_chunks
+from msgrelay.settings import Settings
+from msgrelay.statuses import ChunkStatus, JobStatus, MessageStatus
+from providers.registry import get_provider
+
+BATCH = 1000
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did, and the chunks to enqueue after its commit."""
+
+    released_jobs: int = 0
+    requeued: int = 0
+    lost_sends: int = 0
+    expired: int = 0
+    finished_jobs: int = 0
+    enqueue: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _skip_locked(session: Session, query):
+    """FOR UPDATE SKIP LOCKED on PostgreSQL, so two sweepers never claim one row; SQLite has one writer."""
+    return query if is_sqlite(session.get_bind()) else query.with_for_update(skip_locked=True)
+
+
+def sweep(settings: Settings) -> SweepResult:
+    """One pass; each step in its own short transaction."""
+    result = SweepResult()
+    now = utcnow()
+    with session_scope() as session:  # scheduled jobs whose time has come
+        for job in session.scalars(_skip_locked(session, select(Job).where(
+                Job.status == JobStatus.QUEUED, Job.send_at <= now).limit(100))):
+            job.status, job.updated_at = JobStatus.RUNNING, now
+            result.enqueue += pending_chunks(session, job)
+            result.released_jobs += 1
+    with session_scope() as session:  # pending chunks nobody is working on (lost publish, lost worker)
+        stale = now - timedelta(seconds=settings.stale_pending_s)
+        rows = session.execute(_skip_locked(session, select(Chunk.id, Job.provider, Job.kind)
+                               .join(Job, Job.id == Chunk.job_id)
+                               .where(Chunk.status == ChunkStatus.PENDING, Chunk.next_attempt_at < stale,
+                                      Job.status == JobStatus.RUNNING).limit(BATCH))).all()
+        if rows:
+            session.execute(update(Chunk).where(Chunk.id.in_([r.id for r in rows])).values(next_attempt_at=now))
+        for cid, provider_name, kind in rows:
+            provider = get_provider(provider_name)
+            result.enqueue.append((cid, provider.kinds[kind].queue if provider else "bulk"))
+        result.requeued = len(rows)
+    with session_scope() as session:  # chunks stuck in `sending`: the worker died mid-request
+        lost = now - timedelta(seconds=settings.stale_sending_s)
+        chunks = list(session.scalars(_skip_locked(session, select(Chunk).where(
+            Chunk.status == ChunkStatus.SENDING, Chunk.updated_at < lost).limit(BATCH))))
+        for chunk in chunks:
+            # The provider may have it: never resend; reports settle it, or expiry does.
+            chunk.status, chunk.updated_at, chunk.error_code = ChunkStatus.UNKNOWN, now, "WORKER_LOST"
+            session.execute(update(Message).where(
+                Message.job_id == chunk.job_id, Message.seq >= chunk.lo, Message.seq < chunk.hi,
+                Message.status == MessageStatus.QUEUED,
+            ).values(status=MessageStatus.UNKNOWN, submitted_at=now, updated_at=now,
+                     provider_desc="worker lost during the request").execution_options(synchronize_session=False))
+        result.lost_sends = len(chunks)
+    with session_scope() as session:  # no report in time
+        deadline = now - timedelta(seconds=settings.report_expiry_s)
+        jobs = set(session.scalars(select(Message.job_id).where(
+            Message.status.in_([MessageStatus.SUBMITTED, MessageStatus.UNKNOWN]),
+            Message.submitted_at < deadline).distinct()))
+        if jobs:
+            result.expired = session.execute(update(Message).where(
+                Message.status.in_([MessageStatus.SUBMITTED, MessageStatus.UNKNOWN]), Message.submitted_at < deadline,
+            ).values(status=MessageStatus.EXPIRED, updated_at=now).execution_options(synchronize_session=False)).rowcount
+        running = set(session.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING).limit(500)))
+        result.finished_jobs = len(finalize_jobs(session, jobs | running))
+    return result

@@ -1,0 +1,194 @@
+"""What every provider module shares: request/response values, the provider template, the HTTP boundary.
+
+A provider module has pure functions (``build_*_request``, ``parse_*``) and one ``Provider`` subclass that
+declares its kinds and limits and routes the flow's calls to those functions.  Only :func:`http_send`
+here does I/O; it turns every ``requests`` exception into one of ``providers.errors``.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import requests
+
+from msgrelay.statuses import MessageStatus
+from providers.errors import AmbiguousError, InvalidInput, RateLimited, TransientError
+
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # China keeps no daylight saving time
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to a provider, built by a pure function."""
+
+    path: str
+    form: Mapping[str, str] | None = None
+    json: Any = None
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What came back: status code, body text and headers."""
+
+    status: int
+    text: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One recipient of a chunk; `content` is set for per-recipient content."""
+
+    mobile: str
+    custom_id: str
+    content: str | None = None
+
+
+@dataclass(frozen=True)
+class SendSpec:
+    """The job-wide part of a send: kind, content, options (provider's own names), scheduled time."""
+
+    kind: str
+    content: Any = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    send_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A recipient the provider accepted, with the id it gave."""
+
+    mobile: str
+    custom_id: str | None
+    provider_msg_id: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """One delivery report, normalised, with the provider's own state, text and raw record."""
+
+    status: MessageStatus
+    state: str
+    desc: str | None
+    provider_msg_id: str | None
+    custom_id: str | None
+    mobile: str | None
+    reported_at: datetime | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Balance:
+    """One balance figure (ihuyi has one per product)."""
+
+    amount: Decimal
+    product: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """A job kind: its endpoint, recipients per request, queue and the options it accepts."""
+
+    endpoint: str
+    max_recipients: int
+    queue: str = "bulk"
+    options: frozenset[str] = frozenset()
+
+
+class Provider:
+    """Template every provider follows; the flow calls only these methods."""
+
+    name: ClassVar[str]
+    kinds: ClassVar[Mapping[str, KindSpec]]
+    has_report_query: ClassVar[bool] = True
+    report_page_size: ClassVar[int] = 1000
+
+    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
+        """Raise InvalidInput naming the field and rule; nothing is written before this passes."""
+        raise NotImplementedError
+
+    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime) -> Request:
+        """The request that sends `batch` (at most the kind's limit)."""
+        raise NotImplementedError
+
+    def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
+        """The accepted recipients, or a ProviderError of the right family."""
+        raise NotImplementedError
+
+    def build_report_query(self, account: Any, now: datetime) -> Request:
+        """The request that fetches the next page of reports."""
+        raise NotImplementedError
+
+    def parse_reports(self, response: HttpResponse) -> list[Report]:
+        """The reports in one page."""
+        raise NotImplementedError
+
+    def build_balance_query(self, account: Any, now: datetime) -> Request:
+        """The request that asks for the balance."""
+        raise NotImplementedError
+
+    def parse_balance(self, response: HttpResponse) -> list[Balance]:
+        """The balance figures."""
+        raise NotImplementedError
+
+    def decode_push(self, account: Any, headers: Mapping[str, str], body: bytes) -> list[Report]:
+        """Reports from a pushed body; raise InvalidInput when it is not one."""
+        raise InvalidInput("body", f"{self.name} does not push reports")
+
+    def max_batch(self, account: Any, kind: str) -> int:
+        """Recipients per request for this account: the kind's limit, lowered by the account's `max_batch`."""
+        limit = self.kinds[kind].max_recipients
+        return min(limit, account.max_batch) if getattr(account, "max_batch", None) else limit
+
+
+# --- the one HTTP boundary -------------------------------------------------------------------------
+
+_local = threading.local()
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _session() -> requests.Session:
+    """One pooled session per thread (requests.Session is not thread-safe)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _local.session = session
+    return session
+
+
+def http_send(base_url: str, request: Request, *, read_timeout_s: float = 30.0) -> HttpResponse:
+    """Send `request` and return the answer; connection faults become TransientError, a read timeout
+    after sending becomes AmbiguousError, 429 RateLimited and 5xx TransientError."""
+    url = base_url.rstrip("/") + request.path
+    try:
+        resp = _session().request(
+            request.method, url, data=request.form, json=request.json, headers=dict(request.headers),
+            timeout=(CONNECT_TIMEOUT_S, read_timeout_s),
+        )
+    except requests.exceptions.ConnectTimeout as exc:
+        raise TransientError("CONNECT_TIMEOUT", f"{request.path}: {type(exc).__name__}") from None
+    except requests.exceptions.ConnectionError as exc:
+        # A connection refused/reset before the body was sent: nothing reached the provider.
+        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in str(exc):
+            raise AmbiguousError("READ_TIMEOUT", f"{request.path}: no answer in {read_timeout_s}s") from None
+        raise TransientError("CONNECT_ERROR", f"{request.path}: {type(exc).__name__}") from None
+    except requests.exceptions.Timeout:
+        raise AmbiguousError("READ_TIMEOUT", f"{request.path}: no answer in {read_timeout_s}s") from None
+    except requests.exceptions.RequestException as exc:
+        raise TransientError("HTTP_ERROR", f"{request.path}: {type(exc).__name__}") from None
+    if resp.status_code == 429:
+        raise RateLimited("HTTP_429", request.path)
+    if resp.status_code >= 500:
+        raise TransientError(f"HTTP_{resp.status_code}", request.path)
+    resp.encoding = resp.encoding or "utf-8"
+    return HttpResponse(status=resp.status_code, text=resp.text, headers=dict(resp.headers))

@@ -1,0 +1,234 @@
+"""What the Emay voice and voice-SMS modules share: timestamp, signature, signed forms, answer codes.
+
+Answer codes (document 001, tables 3.2 and 3.4) map to the error families of ``providers.errors``
+through one dict, ``CODE_FAMILIES``; a code missing from it falls back to ``CODE_FALLBACK``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from typing import Any
+
+from providers.base import BEIJING, Accepted, Balance, HttpResponse, Recipient
+from providers.errors import (
+    AccountError,
+    AmbiguousError,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    RecipientRejected,
+    TransientError,
+)
+
+ErrorFactory = Callable[[str, str], ProviderError]
+
+SUCCESS = "SUCCESS"
+
+#: the document's own text for every answer code (3.2 voice, 3.4 voice-SMS), carried in error messages
+CODE_MESSAGES: Mapping[str, str] = {
+    "SUCCESS": "提交成功",
+    "ERROR_APPID": "AppId 不存在",
+    "ERROR_PARAMS": "请求参数错误",
+    "ERROR_CLIENT_IP": "不识别的 Ip",
+    "ERROR_TIMESTAMP": "时间戳错误",
+    "ERROR_SIGN": "签名错误",
+    "ERROR_MOBILE_EMPTY": "手机号为空",
+    "ERROR_MOBILE_NUMBER": "号码数量过多",
+    "ERROR_MOBILE_ERROR": "手机号码错误",
+    "ERROR_CONTENT_EMPTY": "语音内容为空",
+    "ERROR_LONG_CONTENT": "语音内容过长",
+    "ERROR_VERIFICATION_CODE_CONTENT": "短信语音验证码内容错误",
+    "ERROR_CUSTOM_VOICE_ID": "自定义语音 ID 错误",
+    "ERROR_NEEDMORE_BALANCE": "余额不足",
+    "ERROR_CUSTOM_VOICE_ID_NUMBER": "自定义语音 ID 数量错误",
+    "ERROR_OVER_SPEED": "请求超速",
+    "ERROR_MESSAGE_TYPE": "服务号类型不匹配",
+    "ERROR_TRIGGERCONDITIONS": "触发条件错误",
+    "ERROR_TIMINGTIME": "发送短信定时时间格式错误",
+    "ERROR_KEYCONTENT": "按键内容必须为数字",
+    "ERROR_CONNECTTIME": "连通时间在 6-60 秒内",
+    "ERROR_ISACOUSTICSIGN": "留言标识错误",
+    "ERROR_ISINTERACTIVE": "互动标识错误",
+    "ERROR_CUSTOM_JOIN_ID": "自定义 ID 错误",
+    "ERROR_NEEDMORE_BLANCE": "余额不足",  # sic: the voice-SMS table spells it BLANCE
+    "ERROR_CUSTOM_JOIN_ID_NUMBER": "自定义 ID 数量错误",
+    "ERROR_TIMING": "暂不支持定时外呼",
+    "ERROR_TRIGGER": "无效值",
+}
+
+_credentials: ErrorFactory = partial(AccountError, reason="credentials")
+_balance: ErrorFactory = partial(AccountError, reason="balance")
+
+#: answer code → error family; SUCCESS → None (no error)
+CODE_FAMILIES: Mapping[str, ErrorFactory | None] = {
+    "SUCCESS": None,
+    # the account cannot send until someone acts: pause the job
+    "ERROR_APPID": _credentials,
+    "ERROR_CLIENT_IP": _credentials,
+    "ERROR_SIGN": _credentials,
+    "ERROR_MESSAGE_TYPE": _credentials,  # the appId is not a service of this type (voice vs voice-SMS)
+    "ERROR_NEEDMORE_BALANCE": _balance,
+    "ERROR_NEEDMORE_BLANCE": _balance,
+    # not accepted, and a later attempt can succeed
+    "ERROR_TIMESTAMP": TransientError,  # clock skew: the retry carries a fresh timestamp
+    "ERROR_OVER_SPEED": RateLimited,
+    # a bad number in the chunk: the flow splits the chunk to isolate it
+    "ERROR_MOBILE_ERROR": RecipientRejected,
+    # the request itself is wrong: resending it cannot help
+    **{
+        code: PermanentError
+        for code in (
+            "ERROR_PARAMS", "ERROR_MOBILE_EMPTY", "ERROR_MOBILE_NUMBER", "ERROR_CONTENT_EMPTY",
+            "ERROR_LONG_CONTENT", "ERROR_VERIFICATION_CODE_CONTENT", "ERROR_CUSTOM_VOICE_ID",
+            "ERROR_CUSTOM_VOICE_ID_NUMBER", "ERROR_TRIGGERCONDITIONS", "ERROR_TIMINGTIME", "ERROR_KEYCONTENT",
+            "ERROR_CONNECTTIME", "ERROR_ISACOUSTICSIGN", "ERROR_ISINTERACTIVE", "ERROR_CUSTOM_JOIN_ID",
+            "ERROR_CUSTOM_JOIN_ID_NUMBER", "ERROR_TIMING", "ERROR_TRIGGER",
+        )
+    },
+}
+
+#: an undocumented code: any non-SUCCESS code means "not accepted", so bounded retries are safe
+CODE_FALLBACK: ErrorFactory = TransientError
+
+
+def beijing_timestamp(now: datetime) -> str:
+    """`now` as Beijing time yyyyMMddHHmmss, whatever its zone (a naive datetime is taken as UTC)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    return now.astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
+
+
+def sign(app_id: str, secret_key: str, timestamp: str = "") -> str:
+    """md5(appId + secretKey + timestamp) as 32 lowercase hex digits (balance queries: no timestamp)."""
+    return hashlib.md5(f"{app_id}{secret_key}{timestamp}".encode("utf-8")).hexdigest()
+
+
+def signed_form(account: Any, now: datetime | None, **fields: str | None) -> dict[str, str]:
+    """The form with appId, timestamp and sign first, then `fields` whose value is not None.
+
+    `now=None` gives the balance form: no timestamp, sign = md5(appId + secretKey)."""
+    secret = account.secret_key.get_secret_value()
+    form: dict[str, str] = {"appId": account.app_id}
+    if now is None:
+        form["sign"] = sign(account.app_id, secret)
+    else:
+        timestamp = beijing_timestamp(now)
+        form["timestamp"] = timestamp
+        form["sign"] = sign(account.app_id, secret, timestamp)
+    form.update({name: value for name, value in fields.items() if value is not None})
+    return form
+
+
+def error_for_code(code: str, message: str | None = None,
+                   table: Mapping[str, ErrorFactory | None] = CODE_FAMILIES) -> ProviderError | None:
+    """The error a code stands for (None for SUCCESS); unknown codes get the fallback family."""
+    factory = table[code] if code in table else CODE_FALLBACK
+    if factory is None:
+        return None
+    text = CODE_MESSAGES.get(code, "文档未列出的状态码 (code not in the provider's tables)")
+    return factory(code, f"{text}: {message}" if message else text)
+
+
+def raise_for_code(code: str, message: str | None = None,
+                   table: Mapping[str, ErrorFactory | None] = CODE_FAMILIES) -> None:
+    """Raise the error family of a non-SUCCESS code, its message the document's text for it."""
+    error = error_for_code(code, message, table)
+    if error is not None:
+        raise error
+
+
+def load_json(response: HttpResponse, *, sending: bool) -> dict[str, Any]:
+    """The JSON object of an answer; anything else is AmbiguousError on a send (the provider may have
+    accepted it) and TransientError on a query."""
+    try:
+        payload = json.loads(response.text)
+    except (ValueError, TypeError):
+        payload = None
+    if isinstance(payload, dict):
+        return payload
+    if not 200 <= response.status < 300:
+        # A refusal in front of the provider (404 from a proxy, 400 …): nothing was accepted.
+        raise TransientError(f"HTTP_{response.status}", "answer is not an Emay JSON object")
+    family = AmbiguousError if sending else TransientError
+    raise family("BAD_ANSWER", f"HTTP {response.status} answer is not a JSON object: {response.text[:80]!r}")
+
+
+def checked_json(response: HttpResponse, *, sending: bool, code_key: str = "code") -> dict[str, Any]:
+    """The JSON object of an answer whose code is SUCCESS; otherwise the code's error family."""
+    payload = load_json(response, sending=sending)
+    code = payload.get(code_key)
+    if code is None and code_key != "code":
+        code = payload.get("code")  # some Emay deployments answer `code` where the document says otherwise
+    if not isinstance(code, str):
+        family = AmbiguousError if sending else TransientError
+        raise family("NO_CODE", f"answer has no '{code_key}': {response.text[:80]!r}")
+    raise_for_code(code.strip())
+    return payload
+
+
+def parse_beijing_time(text: str | None) -> datetime | None:
+    """"2017-03-15 12:00:00" (Beijing time) as an aware datetime; None for a missing or blank value."""
+    if text is None or not str(text).strip():
+        return None
+    return datetime.strptime(str(text).strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+
+
+def stripped_keys(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A record with its keys trimmed: one of the document's examples writes `" desc "`."""
+    return {str(key).strip(): value for key, value in item.items()}
+
+
+def trimmed(value: Any) -> str | None:
+    """A field as a trimmed string, None when absent; reports pad states with spaces (`" SUCCESS "`)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def data_items(payload: Mapping[str, Any], *, sending: bool) -> list[Any]:
+    """The `data` list of an answer (missing or null: empty); any other shape is a bad answer."""
+    data = payload.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        family = AmbiguousError if sending else TransientError
+        raise family("BAD_ANSWER", f"'data' is a {type(data).__name__}, not a list")
+    return data
+
+
+def accepted_items(payload: Mapping[str, Any], id_key: str, custom_key: str,
+                   batch: Sequence[Recipient] = ()) -> list[Accepted]:
+    """One Accepted per item of `data`; an item without our custom id gets it from `batch` by mobile,
+    when exactly one recipient of the batch has that mobile."""
+    by_mobile: dict[str, str | None] = {}
+    for recipient in batch:
+        # a mobile seen twice cannot tell its custom ids apart
+        by_mobile[recipient.mobile] = None if recipient.mobile in by_mobile else recipient.custom_id
+    accepted = []
+    for item in data_items(payload, sending=True):
+        if not isinstance(item, Mapping):
+            continue
+        item = stripped_keys(item)
+        mobile = trimmed(item.get("mobile")) or ""
+        custom_id = trimmed(item.get(custom_key)) or by_mobile.get(mobile)
+        accepted.append(Accepted(mobile=mobile, custom_id=custom_id, provider_msg_id=trimmed(item.get(id_key))))
+    return accepted
+
+
+def balance_amount(payload: Mapping[str, Any], key: str) -> Balance:
+    """The balance figure under `key` as a Decimal; a missing or non-numeric figure is TransientError."""
+    value = payload.get(key)
+    try:
+        if isinstance(value, bool) or value is None:
+            raise InvalidOperation
+        amount = Decimal(str(value).strip())
+        if not amount.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise TransientError("BAD_ANSWER", f"balance '{key}' is not a number: {value!r}") from None
+    return Balance(amount=amount, raw=dict(payload))

@@ -1,0 +1,213 @@
+"""Emay voice-SMS (document 001, 2.4, formerly 金融营销): a call that triggers an SMS.
+
+The SMS goes out on a key press (`triggerConditions=3`, `keyContent`) or once the call has lasted
+`connectTime` seconds (`triggerConditions=4`).  Reports are polled from `/join/getReport`; the document
+describes no push for this product.  Scheduled calls (`timingTime`) were dropped in 001: the flow holds a
+job's `send_at` itself.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from msgrelay.statuses import MessageStatus
+from providers.base import Accepted, Balance, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec
+from providers.emay_common import (
+    accepted_items,
+    balance_amount,
+    checked_json,
+    data_items,
+    signed_form,
+    stripped_keys,
+    trimmed,
+)
+from providers.errors import InvalidInput
+from providers.validation import (
+    option_text,
+    require_flag,
+    require_nonempty,
+    require_text,
+    shown,
+    validate_custom_ids,
+    validate_mainland_mobiles,
+    validate_options,
+)
+
+TOTAL_CONTENT_MAX_CHARS = 500  # voiceContent + interactiveContent + acousticSignContent
+CUSTOM_ID_MAX_CHARS = 64
+MAX_REPORTS_PER_QUERY = 1000
+CONNECT_TIME_RANGE_S = (6, 60)
+KEY_DIGIT = re.compile(r"[0-9]")
+TRIGGER_ON_KEY, TRIGGER_ON_CONNECT_TIME = "3", "4"
+
+KINDS: Mapping[str, KindSpec] = {
+    "voice_sms": KindSpec("/join/send", 500, "bulk", frozenset({
+        "isInteractive", "interactiveContent", "isAcousticSign", "acousticSignContent", "smsContent",
+        "triggerConditions", "keyContent", "connectTime",
+    })),
+}
+
+#: report state (table 3.3, trimmed) → message status; anything else → fallback
+JOIN_STATES: Mapping[str, MessageStatus] = {
+    "4": MessageStatus.DELIVERED,  # 成功
+    "3": MessageStatus.EXPIRED,  # 超时
+    "2": MessageStatus.FAILED,  # 失败
+}
+JOIN_STATE_FALLBACK = MessageStatus.UNKNOWN
+
+
+def join_status(state: str) -> MessageStatus:
+    """The message status of a (trimmed) voice-SMS report state."""
+    return JOIN_STATES.get(state, JOIN_STATE_FALLBACK)
+
+
+def _validate_trigger(options: Mapping[str, Any]) -> None:
+    """triggerConditions 3 needs keyContent (one digit); 4 needs connectTime (6–60 seconds)."""
+    trigger = option_text(options, "triggerConditions")
+    if trigger not in (TRIGGER_ON_KEY, TRIGGER_ON_CONNECT_TIME):
+        got = "nothing" if trigger is None else shown(options["triggerConditions"])
+        raise InvalidInput("options.triggerConditions", '"3" (the SMS goes on a key press) or "4" (when the '
+                                                         f"call has lasted connectTime seconds) is required, got {got}")
+    key = option_text(options, "keyContent")
+    if key is None and trigger == TRIGGER_ON_KEY:
+        raise InvalidInput("options.keyContent", "is required when triggerConditions is 3: one digit 0–9")
+    if key is not None and KEY_DIGIT.fullmatch(key) is None:
+        raise InvalidInput("options.keyContent", f"must be a single digit 0–9, got {shown(options['keyContent'])}")
+    seconds = option_text(options, "connectTime")
+    low, high = CONNECT_TIME_RANGE_S
+    if seconds is None and trigger == TRIGGER_ON_CONNECT_TIME:
+        raise InvalidInput("options.connectTime", f"is required when triggerConditions is 4: {low}–{high} seconds")
+    if seconds is not None and (not re.fullmatch(r"[0-9]{1,3}", seconds) or not low <= int(seconds) <= high):
+        raise InvalidInput("options.connectTime",
+                           f"must be an integer from {low} to {high} seconds, got {shown(options['connectTime'])}")
+
+
+def validate_send(spec: SendSpec, recipients: Sequence[Recipient]) -> None:
+    """Refuse a voice-SMS job that the document's rules would refuse, naming the field and the rule."""
+    kind = KINDS.get(spec.kind)
+    if kind is None:
+        raise InvalidInput("kind", f"must be voice_sms for emay_voice_sms, got {shown(spec.kind)}")
+    options = spec.options or {}
+    if "timingTime" in options:
+        raise InvalidInput("options.timingTime", "scheduled calls are not supported by /join/send (ERROR_TIMING "
+                                                 "暂不支持定时外呼): set the job's send_at instead")
+    validate_options(spec.kind, options, kind.options)
+    content = require_text("content", spec.content, TOTAL_CONTENT_MAX_CHARS)
+    require_flag(options, "isInteractive")
+    require_flag(options, "isAcousticSign")
+    extra = [option_text(options, name) or "" for name in ("interactiveContent", "acousticSignContent")]
+    option_text(options, "smsContent")  # type check only: the document sets no limit
+    total = len(content) + sum(len(text) for text in extra)
+    if total > TOTAL_CONTENT_MAX_CHARS:
+        raise InvalidInput("content", "voiceContent (content) + interactiveContent + acousticSignContent: at "
+                                      f"most {TOTAL_CONTENT_MAX_CHARS} characters, got {total}")
+    _validate_trigger(options)
+    require_nonempty(recipients)
+    for i, recipient in enumerate(recipients):
+        if recipient.content is not None:
+            raise InvalidInput(f"recipients[{i}].content", "voice_sms sends the same content to everyone: "
+                                                           "use the job's content")
+    validate_mainland_mobiles(recipients)
+    validate_custom_ids(recipients, CUSTOM_ID_MAX_CHARS)
+
+
+def build_send_request(account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime) -> Request:
+    """The `/join/send` form for `batch` (1–500 recipients); `spec.content` is the voiceContent."""
+    kind = KINDS[spec.kind]
+    if not 0 < len(batch) <= kind.max_recipients:
+        raise ValueError(f"{spec.kind} sends 1 to {kind.max_recipients} recipients per request, got {len(batch)}")
+    ids = [recipient.custom_id for recipient in batch]
+    if not all(ids):
+        raise ValueError("every recipient needs its custom_id before it is sent")
+    options = {name: option_text(spec.options or {}, name) for name in sorted(kind.options)}
+    if options["connectTime"] is not None:
+        options["connectTime"] = str(int(options["connectTime"]))  # "06" → "6"
+    form = signed_form(
+        account, now, voiceContent=str(spec.content),
+        mobiles=",".join(recipient.mobile for recipient in batch), customJoinIds=",".join(ids), **options,
+    )
+    return Request(path=kind.endpoint, form=form)
+
+
+def parse_send_response(response: HttpResponse, batch: Sequence[Recipient] = ()) -> list[Accepted]:
+    """One Accepted per item of `data` (joinId, customJoinId), or the answer code's error family."""
+    payload = checked_json(response, sending=True)
+    return accepted_items(payload, "joinId", "customJoinId", batch)
+
+
+def build_report_request(account: Any, now: datetime, number: int = MAX_REPORTS_PER_QUERY) -> Request:
+    """The form that fetches up to `number` (1–1000) reports; Emay hands each report out once."""
+    if not 1 <= number <= MAX_REPORTS_PER_QUERY:
+        raise ValueError(f"number must be 1–{MAX_REPORTS_PER_QUERY}, got {number}")
+    return Request(path="/join/getReport", form=signed_form(account, now, number=str(number)))
+
+
+def report_from_item(item: Any) -> Report:
+    """One voice-SMS report record as a Report; the record is kept whole in `raw`."""
+    if not isinstance(item, Mapping):
+        return Report(JOIN_STATE_FALLBACK, "", None, None, None, None, None, {"unparsed": item})
+    fields = stripped_keys(item)  # the older document writes the key as " desc "
+    state = trimmed(fields.get("state")) or ""
+    return Report(
+        status=join_status(state), state=state, desc=trimmed(fields.get("desc")),
+        provider_msg_id=trimmed(fields.get("joinId")), custom_id=trimmed(fields.get("customJoinId")),
+        mobile=trimmed(fields.get("mobile")), reported_at=None, raw=dict(item),
+    )
+
+
+def parse_report_response(response: HttpResponse) -> list[Report]:
+    """The reports in one `/join/getReport` page, or the answer code's error family."""
+    payload = checked_json(response, sending=False)
+    return [report_from_item(item) for item in data_items(payload, sending=False)]
+
+
+def build_balance_request(account: Any) -> Request:
+    """The balance form: appId and sign = md5(appId + secretKey), no timestamp."""
+    return Request(path="/join/getBalance", form=signed_form(account, None))
+
+
+def parse_balance_response(response: HttpResponse) -> list[Balance]:
+    """The balance as one figure: `{"data": …, "code": "SUCCESS"}`."""
+    payload = checked_json(response, sending=False)
+    return [balance_amount(payload, "data")]
+
+
+class EmayVoiceSms(Provider):
+    """Emay voice-SMS: a call that sends an SMS on a key press or after a connect time."""
+
+    name: ClassVar[str] = "emay_voice_sms"
+    kinds: ClassVar[Mapping[str, KindSpec]] = KINDS
+    max_recipients_per_request: ClassVar[int] = 500
+    total_content_max_chars: ClassVar[int] = TOTAL_CONTENT_MAX_CHARS
+    custom_id_max_chars: ClassVar[int] = CUSTOM_ID_MAX_CHARS
+    report_page_size: ClassVar[int] = MAX_REPORTS_PER_QUERY
+
+    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
+        """Raise InvalidInput naming the field and rule."""
+        validate_send(spec, recipients)
+
+    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime) -> Request:
+        """The request that sends `batch`."""
+        return build_send_request(account, spec, batch, now)
+
+    def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
+        """The accepted recipients, or the answer code's error family."""
+        return parse_send_response(response, batch)
+
+    def build_report_query(self, account: Any, now: datetime) -> Request:
+        """The request for the next page of reports."""
+        return build_report_request(account, now, self.report_page_size)
+
+    def parse_reports(self, response: HttpResponse) -> list[Report]:
+        """The reports in one page."""
+        return parse_report_response(response)
+
+    def build_balance_query(self, account: Any, now: datetime) -> Request:
+        """The balance request (its sign has no timestamp)."""
+        return build_balance_request(account)
+
+    def parse_balance(self, response: HttpResponse) -> list[Balance]:
+        """The balance figure."""
+        return parse_balance_response(response)

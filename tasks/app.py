@@ -1,0 +1,48 @@
+"""The Celery app: Redis broker, late acks, prefetch 1, visibility timeout above every countdown (DESIGN §7)."""
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_init
+from kombu import Queue
+
+from beat_schedule import build_schedule
+from msgrelay.accounts import get_accounts
+from msgrelay.settings import get_settings
+
+QUEUES = ("otp", "bulk", "poll")
+
+
+def make_app() -> Celery:
+    """Build the app from the settings."""
+    s = get_settings()
+    app = Celery("msgrelay", broker=s.effective_broker_url(), include=["tasks.sending", "tasks.polling"])
+    transport = {"visibility_timeout": s.visibility_timeout_s}
+    app.conf.update(
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="bulk",
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        worker_send_task_events=True,  # Flower
+        task_send_sent_event=True,
+        beat_schedule=build_schedule(s),
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_app()
+
+
+@worker_init.connect
+def _check_config(**_kwargs) -> None:
+    """Fail at start-up on a bad accounts file (ConfigError names file, account and field)."""
+    get_accounts()

@@ -1,0 +1,165 @@
+"""The real stack for end-to-end tests: the simulator over HTTP, a Celery worker (with beat) on real Redis."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
+from tests.conftest import REDIS_URL, TEST_DIR
+
+SECRET_VOICE = "0123456789abcdef"
+SECRET_JOIN = "fedcba9876543210abcdef0123456789"
+CALLBACK_TOKEN = "cb-token-Zq81xWv"
+
+
+def accounts_toml(sim_url: str) -> str:
+    """Accounts the simulator knows, plus one it does not (wrong secret) for credential errors."""
+    return f"""
+[accounts.voice]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-VOICE"
+secret_key = "{SECRET_VOICE}"
+callback_token = "{CALLBACK_TOKEN}"
+
+[accounts.voicesms]
+provider = "emay_voice_sms"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-JOIN"
+secret_key = "{SECRET_JOIN}"
+
+[accounts.pushed]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-PUSH"
+secret_key = "abcdef0123456789"
+callback_token = "push-token-7Hk2"
+poll_reports = false
+
+[accounts.limited]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-LIMIT"
+secret_key = "1111222233334444"
+max_batch = 100
+rate_limit = 20
+"""
+
+
+@dataclass
+class Sim:
+    """The simulator's control routes."""
+
+    url: str
+
+    def get(self, what: str, **params) -> dict | list:
+        return requests.get(f"{self.url}/_sim/{what}", params=params, timeout=10).json()
+
+    def post(self, what: str, body: dict | None = None) -> None:
+        requests.post(f"{self.url}/_sim/{what}", json=body or {}, timeout=10).raise_for_status()
+
+    def recipients(self, prefix: str) -> list[str]:
+        """Custom ids of every accepted recipient whose custom id starts with `prefix` (one job), repeats kept."""
+        return [r["custom_id"] for req in self.get("requests") for r in req["recipients"]
+                if (r.get("custom_id") or "").startswith(prefix)]
+
+    def requests_for(self, prefix: str) -> list[dict]:
+        return [req for req in self.get("requests")
+                if any((r.get("custom_id") or "").startswith(prefix) for r in req["recipients"])]
+
+
+@dataclass
+class Worker:
+    """A `msgrelay worker --beat` process that tests may kill and restart."""
+
+    sup: Supervisor
+    env: dict[str, str]
+    n: int = 0
+
+    def start(self) -> None:
+        self.n += 1
+        self.sup.start(f"worker{self.n}", msgrelay_argv("worker", "--beat", "--concurrency", "2", "--loglevel",
+                                                        "INFO"), self.env)
+        log = self.sup.log_dir / f"worker{self.n}.log"
+        wait_for(lambda: b"ready." in log.read_bytes(), what="the Celery worker", timeout_s=60)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once."""
+        proc = self.sup.children.pop(f"worker{self.n}")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def log_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.sup.log_dir.glob("*.log")))
+
+
+@pytest.fixture(scope="session")
+def stack(database: str) -> Iterator[tuple[Sim, Worker]]:
+    """Simulator + worker, started once for the session."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    sim_port = free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    Path(os.environ["MSGRELAY_ACCOUNTS_FILE"]).write_text(accounts_toml(sim_url), encoding="utf-8")
+    sup = Supervisor(TEST_DIR / "logs")
+    env = dict(os.environ)
+    sup.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay", "0.3"), env)
+    wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="the simulator")
+    worker = Worker(sup, env)
+    worker.start()
+    try:
+        yield Sim(sim_url), worker
+    finally:
+        sup.stop_all(timeout_s=10)
+        client.flushdb()
+
+
+@pytest.fixture
+def sim(stack) -> Sim:
+    """The simulator, reset before the test."""
+    s = stack[0]
+    s.post("reset")
+    return s
+
+
+@pytest.fixture
+def worker(stack) -> Worker:
+    return stack[1]
+
+
+def wait_until(check: Callable[[], bool], *, timeout_s: float = 60, what: str = "condition") -> None:
+    """Poll `check` until true; fail the test with `what` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def job_view(job_id: int) -> dict:
+    from models import session_scope
+    from msgrelay.jobs import view_job
+    with session_scope() as session:
+        return view_job(session, job_id).as_dict()
+
+
+def wait_done(job_id: int, timeout_s: float = 60) -> dict:
+    """Wait for the job to be done; returns its view."""
+    wait_until(lambda: job_view(job_id)["status"] == "done", timeout_s=timeout_s, what=f"job {job_id} done "
+               f"(last: {job_view(job_id)})")
+    return job_view(job_id)
+
+
+def job_uid(job_id: int) -> str:
+    from models import Job, session_scope
+    with session_scope() as session:
+        return session.get(Job, job_id).uid

@@ -1,0 +1,166 @@
+"""Emay voice and voice-SMS end to end: API → Redis → Celery worker → simulator over HTTP → reports → SQL."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.e2e.conftest import job_uid, job_view, wait_done, wait_until
+
+pytestmark = pytest.mark.e2e
+VOICE_STATES = {"SUCCESS": "delivered", "TIMEOUT": "expired"}
+
+
+def mobiles(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i:08d}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def api():
+    from api.app import app
+    with TestClient(app) as client:
+        yield client
+
+
+def expected_counts(sim, uid: str, states: dict[str, str], fail_default: str = "failed") -> Counter:
+    by_custom = sim.get("outcomes")["by_custom_id"]
+    return Counter(states.get(state.strip(), fail_default) for cid, state in by_custom.items() if cid.startswith(uid))
+
+
+def test_notify_job_of_1234_recipients_is_three_requests_and_reports_match(api, sim):
+    # given
+    people = mobiles("139", 1234)
+    # when
+    answer = api.post("/v1/jobs", json={"account": "voice", "kind": "notify", "content": "您的快递已到", "recipients": people})
+    # then
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    assert answer.json()["chunks"] == 3
+    view = wait_done(job_id)
+    uid = job_uid(job_id)
+    sent = sim.requests_for(uid)
+    assert len(sent) == 3 and all(r["endpoint"] == "/voice/send" for r in sent)
+    assert max(len(r["recipients"]) for r in sent) <= 500
+    assert sorted(r["mobile"] for req in sent for r in req["recipients"]) == sorted(people)
+    stats = sim.get("stats")
+    assert stats["duplicates"] == 0 and "ERROR_SIGN" not in stats["refused"]
+    expected = expected_counts(sim, uid, VOICE_STATES)
+    got = {k: v for k, v in view["counts"].items() if v}
+    assert got == dict(expected)
+    assert view["counts"]["delivered"] > 900
+
+
+def test_voice_sms_job_with_trigger_options(api, sim):
+    # given
+    body = {"account": "voicesms", "kind": "voice_sms", "content": "账单提醒", "recipients": mobiles("186", 700),
+            "options": {"smsContent": "详情见App", "triggerConditions": "4", "connectTime": "10"}}
+    # when
+    job_id = api.post("/v1/jobs", json=body).json()["id"]
+    view = wait_done(job_id)
+    # then
+    uid = job_uid(job_id)
+    assert [len(r["recipients"]) for r in sim.requests_for(uid)] in ([500, 200], [200, 500])
+    expected = expected_counts(sim, uid, {"4": "delivered", "3": "expired", "2": "failed"}, "unknown")
+    assert {k: v for k, v in view["counts"].items() if v} == dict(expected)
+
+
+def test_vfcode_goes_one_call_per_recipient(api, sim):
+    job_id = api.post("/v1/jobs", json={"account": "voice", "kind": "vfcode", "content": "123456",
+                                        "recipients": ["13700000001", "13700000002"]}).json()["id"]
+    wait_done(job_id)
+    sent = sim.requests_for(job_uid(job_id))
+    assert len(sent) == 2 and {r["endpoint"] for r in sent} == {"/voice/sendVFCode"}
+
+
+def test_faults_5xx_and_over_speed_still_send_everyone_exactly_once(api, sim):
+    # given 20% 5xx and 10% ERROR_OVER_SPEED on every request
+    sim.post("faults", {"error_5xx_rate": 0.2, "over_speed_rate": 0.1, "seed": 7})
+    people = mobiles("137", 3000)
+    # when
+    job_id = api.post("/v1/jobs", json={"account": "voice", "kind": "marketing", "content": "会员日",
+                                        "recipients": people}).json()["id"]
+    wait_done(job_id, timeout_s=120)
+    # then
+    uid = job_uid(job_id)
+    accepted = Counter(sim.recipients(uid))
+    assert len(accepted) == 3000 and set(accepted.values()) == {1}
+    stats = sim.get("stats")
+    assert stats["duplicates"] == 0
+    assert stats["refused"].get("ERROR_OVER_SPEED", 0) + stats.get("http_5xx", 0) > 0  # the faults did happen
+
+
+def test_bad_number_refused_by_provider_is_isolated(api, sim):
+    # given the provider refuses one number the regex accepts
+    people = mobiles("150", 40)
+    sim.post("faults", {"bad_mobiles": [people[17]]})
+    # when
+    job_id = api.post("/v1/jobs", json={"account": "voice", "kind": "notify", "content": "通知", "recipients": people}).json()["id"]
+    view = wait_done(job_id)
+    # then only that one is rejected, everyone else sent once
+    assert view["counts"]["rejected"] == 1
+    bad = api.get(f"/v1/jobs/{job_id}/messages", params={"status": "rejected"}).json()
+    assert [m["mobile"] for m in bad] == [people[17]] and bad[0]["provider_state"] == "ERROR_MOBILE_ERROR"
+    accepted = Counter(sim.recipients(job_uid(job_id)))
+    assert len(accepted) == 39 and set(accepted.values()) == {1}
+
+
+def test_stall_after_accept_is_unknown_then_settled_by_reports(api, sim):
+    # given every request is accepted but answered after the client's timeout
+    sim.post("faults", {"stall_after_accept_rate": 1.0, "stall_s": 4})
+    # when
+    job_id = api.post("/v1/jobs", json={"account": "voice", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("151", 30)}).json()["id"]
+    wait_until(lambda: job_view(job_id)["counts"]["unknown"] + job_view(job_id)["counts"]["delivered"] > 0,
+               what="the ambiguous send recorded")
+    sim.post("faults", {})
+    view = wait_done(job_id)
+    # then: never resent, and reports settled every recipient
+    accepted = Counter(sim.recipients(job_uid(job_id)))
+    assert len(accepted) == 30 and set(accepted.values()) == {1}
+    assert view["counts"]["unknown"] == 0 and view["counts"]["queued"] == 0
+
+
+def test_balance_error_pauses_and_resume_finishes(api, sim):
+    # given an empty balance
+    sim.post("balance", {"app_id": "EUCP-EMY-TEST-VOICE", "balance": 0})
+    job_id = api.post("/v1/jobs", json={"account": "voice", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("152", 20)}).json()["id"]
+    wait_until(lambda: job_view(job_id)["status"] == "paused", what="job paused")
+    assert job_view(job_id)["reason"].startswith("balance")
+    assert sim.recipients(job_uid(job_id)) == []
+    # when the account is topped up and the job resumed
+    sim.post("balance", {"app_id": "EUCP-EMY-TEST-VOICE", "balance": 1_000_000})
+    assert api.post(f"/v1/jobs/{job_id}/resume").status_code == 200
+    # then
+    wait_done(job_id)
+    assert len(sim.recipients(job_uid(job_id))) == 20
+
+
+def test_rate_limit_and_max_batch_of_account(api, sim):
+    job_id = api.post("/v1/jobs", json={"account": "limited", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("153", 1000)}).json()["id"]
+    wait_done(job_id)
+    sent = sim.requests_for(job_uid(job_id))
+    assert len(sent) == 10 and max(len(r["recipients"]) for r in sent) == 100
+
+
+def test_idempotency_key_returns_the_first_job(api, sim):
+    body = {"account": "voice", "kind": "vfcode", "content": "4321", "recipients": ["13800000001"],
+            "idempotency_key": "login-42"}
+    first, second = api.post("/v1/jobs", json=body).json(), api.post("/v1/jobs", json=body).json()
+    assert first["id"] == second["id"] and second["created"] is False
+    wait_done(first["id"])
+    assert len(sim.recipients(job_uid(first["id"]))) == 1
+
+
+def test_pause_and_cancel_from_the_api(api, sim):
+    sim.post("faults", {"latency_s": 0.3})
+    job_id = api.post("/v1/jobs", json={"account": "limited", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("154", 3000)}).json()["id"]
+    assert api.post(f"/v1/jobs/{job_id}/pause").json()["status"] == "paused"
+    cancelled = api.post(f"/v1/jobs/{job_id}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    wait_until(lambda: job_view(job_id)["counts"]["queued"] == 0, what="no message left queued")
+    sent = len(sim.recipients(job_uid(job_id)))
+    assert job_view(job_id)["counts"]["rejected"] == 3000 - sent

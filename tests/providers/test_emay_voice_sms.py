@@ -1,0 +1,235 @@
+"""Table-driven tests of Emay voice-SMS's pure functions, with fixtures copied from document 001 (2.4)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from msgrelay.accounts import EmayAccount
+from msgrelay.statuses import MessageStatus
+from providers.base import HttpResponse, Recipient, SendSpec
+from providers.emay_common import CODE_FAMILIES, error_for_code, sign
+from providers.emay_voice_sms import (
+    EmayVoiceSms,
+    build_balance_request,
+    build_report_request,
+    build_send_request,
+    parse_balance_response,
+    parse_report_response,
+    parse_send_response,
+)
+from providers.errors import (
+    AccountError,
+    AmbiguousError,
+    InvalidInput,
+    PermanentError,
+    RateLimited,
+    RecipientRejected,
+    TransientError,
+)
+
+APP_ID = "EUCP-EMY-DDDD-3EEEE"
+SECRET = "0123456789abcdef"
+ACCOUNT = EmayAccount(name="join", provider="emay_voice_sms", base_url="http://127.0.0.1:18080",
+                      app_id=APP_ID, secret_key=SECRET)
+NOW = datetime(2017, 1, 1, 4, 0, 0, tzinfo=timezone.utc)
+TS = "20170101120000"
+
+SEND_ANSWER = """{"code" : "SUCCESS", "data" : [
+  {"mobile": "15538850000", "joinId": "20170392833833891100", "customJoinId": "20170392833833891100"}]}"""
+REPORT_ANSWER = """{"code": "SUCCESS", "data": [{
+    "appId": "EUCP - EMY - DDDD - 3EEEE", "joinId": "20170392833833891100", "customJoinId": "1553885000011111",
+    "state": " 4 ", "desc": "success", "mobile": "18566666666", "keyContent": "12", "voiceSign": ""
+  }, {
+    "appId": "EUCP - EMY - DDDD - 3EEEE", "joinId": "20170392833833891100", "customJoinId": "1553885000011111",
+    "state": " 2 ", "desc": "fail", "mobile": "18566666666", "keyContent": "12", "voiceSign": ""}]}"""
+
+# 3.4 语音短信状态码表, copied from the document, with the family the design gives each code
+TABLE_3_4 = {
+    "SUCCESS": ("提交成功", None),
+    "ERROR_APPID": ("AppId 不存在", AccountError),
+    "ERROR_PARAMS": ("请求参数错误", PermanentError),
+    "ERROR_CLIENT_IP": ("不识别的 Ip", AccountError),
+    "ERROR_TIMESTAMP": ("时间戳错误", TransientError),
+    "ERROR_SIGN": ("签名错误", AccountError),
+    "ERROR_MOBILE_EMPTY": ("手机号为空", PermanentError),
+    "ERROR_MOBILE_NUMBER": ("号码数量过多", PermanentError),
+    "ERROR_MOBILE_ERROR": ("手机号码错误", RecipientRejected),
+    "ERROR_CONTENT_EMPTY": ("语音内容为空", PermanentError),
+    "ERROR_LONG_CONTENT": ("语音内容过长", PermanentError),
+    "ERROR_TRIGGERCONDITIONS": ("触发条件错误", PermanentError),
+    "ERROR_TIMINGTIME": ("发送短信定时时间格式错误", PermanentError),
+    "ERROR_KEYCONTENT": ("按键内容必须为数字", PermanentError),
+    "ERROR_CONNECTTIME": ("连通时间在 6-60 秒内", PermanentError),
+    "ERROR_ISACOUSTICSIGN": ("留言标识错误", PermanentError),
+    "ERROR_ISINTERACTIVE": ("互动标识错误", PermanentError),
+    "ERROR_CUSTOM_JOIN_ID": ("自定义 ID 错误", PermanentError),
+    "ERROR_NEEDMORE_BLANCE": ("余额不足", AccountError),
+    "ERROR_CUSTOM_JOIN_ID_NUMBER": ("自定义 ID 数量错误", PermanentError),
+    "ERROR_TIMING": ("暂不支持定时外呼", PermanentError),
+    "ERROR_TRIGGER": ("无效值", PermanentError),
+}
+# 3.2 codes missing from 3.4 (over-speed, service type): one shared table, so /join/* maps them too
+SHARED_WITH_3_2 = {"ERROR_OVER_SPEED": RateLimited, "ERROR_MESSAGE_TYPE": AccountError}
+
+
+def _ok(text: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(status=status, text=text)
+
+
+def _batch(n: int) -> list[Recipient]:
+    return [Recipient(mobile=f"1800109890{i}", custom_id=f"j{i}") for i in range(n)]
+
+
+def test_send_form_has_the_documented_fields() -> None:
+    spec = SendSpec("voice_sms", "1234", {
+        "isInteractive": "1", "interactiveContent": "1234", "acousticSignContent": "nihao", "smsContent": "nihao",
+        "triggerConditions": 3, "keyContent": 1, "connectTime": "010",
+    })
+    request = build_send_request(ACCOUNT, spec, _batch(2), NOW)
+    assert request.path == "/join/send"
+    assert dict(request.form) == {
+        "appId": APP_ID, "timestamp": TS, "sign": sign(APP_ID, SECRET, TS), "voiceContent": "1234",
+        "mobiles": "18001098900,18001098901", "customJoinIds": "j0,j1", "isInteractive": "1",
+        "interactiveContent": "1234", "acousticSignContent": "nihao", "smsContent": "nihao",
+        "triggerConditions": "3", "keyContent": "1", "connectTime": "10",
+    }
+    assert "content" not in request.form
+
+
+def test_report_and_balance_requests() -> None:
+    report = build_report_request(ACCOUNT, NOW, number=200)
+    assert report.path == "/join/getReport"
+    assert dict(report.form) == {"appId": APP_ID, "timestamp": TS, "sign": sign(APP_ID, SECRET, TS), "number": "200"}
+    balance = build_balance_request(ACCOUNT)
+    assert balance.path == "/join/getBalance"
+    assert dict(balance.form) == {"appId": APP_ID, "sign": hashlib.md5(f"{APP_ID}{SECRET}".encode()).hexdigest()}
+
+
+def test_provider_declares_its_kind() -> None:
+    provider = EmayVoiceSms()
+    assert provider.name == "emay_voice_sms"
+    spec = provider.kinds["voice_sms"]
+    assert (spec.endpoint, spec.max_recipients, spec.queue) == ("/join/send", 500, "bulk")
+    assert spec.options == {"isInteractive", "interactiveContent", "isAcousticSign", "acousticSignContent",
+                            "smsContent", "triggerConditions", "keyContent", "connectTime"}
+    with pytest.raises(InvalidInput):
+        provider.decode_push(ACCOUNT, {"appId": APP_ID}, b"{}")  # the document has no voice-SMS push
+
+
+OK = [Recipient("13800138000", "a")]
+KEY = {"triggerConditions": "3", "keyContent": "1"}
+TIME = {"triggerConditions": 4, "connectTime": 30}
+
+
+@pytest.mark.parametrize("content, options, recipients, field, rule", [
+    ("hi", KEY, OK, None, None),
+    ("hi", TIME, OK, None, None),
+    ("hi", {**TIME, "connectTime": "6", "isAcousticSign": 1, "smsContent": "短信"}, OK, None, None),
+    ("hi", {"triggerConditions": 3, "keyContent": "1", "connectTime": 60}, OK, None, None),  # as in the example
+    ("hi", {}, OK, "options.triggerConditions", "is required"),
+    ("hi", {"triggerConditions": "1"}, OK, "options.triggerConditions", '"3"'),
+    ("hi", {"triggerConditions": "3"}, OK, "options.keyContent", "required when triggerConditions is 3"),
+    ("hi", {"triggerConditions": "3", "keyContent": "12"}, OK, "options.keyContent", "single digit 0–9"),
+    ("hi", {"triggerConditions": "3", "keyContent": "#"}, OK, "options.keyContent", "single digit 0–9"),
+    ("hi", {"triggerConditions": "4"}, OK, "options.connectTime", "required when triggerConditions is 4"),
+    ("hi", {**TIME, "connectTime": 5}, OK, "options.connectTime", "integer from 6 to 60"),
+    ("hi", {**TIME, "connectTime": "61"}, OK, "options.connectTime", "integer from 6 to 60"),
+    ("hi", {**TIME, "connectTime": "7.5"}, OK, "options.connectTime", "integer from 6 to 60"),
+    ("hi", {**KEY, "isInteractive": "yes"}, OK, "options.isInteractive", '"0" or "1"'),
+    ("hi", {**KEY, "isAcousticSign": 2}, OK, "options.isAcousticSign", '"0" or "1"'),
+    ("hi", {**KEY, "timingTime": "20180809101010"}, OK, "options.timingTime", "send_at"),
+    ("hi", {**KEY, "colour": "red"}, OK, "options.colour", "known options"),
+    ("", KEY, OK, "content", "is required"),
+    ("字" * 501, KEY, OK, "content", "at most 500 characters, got 501"),
+    ("字" * 300, {**KEY, "interactiveContent": "字" * 150, "acousticSignContent": "字" * 51}, OK, "content",
+     "at most 500 characters, got 501"),
+    ("hi", KEY, [Recipient("13800138000", "a", content="x")], "recipients[0].content", "same content"),
+    ("hi", KEY, [Recipient("1380013800", "a")], "recipients[0].mobile", "mainland mobile"),
+    ("hi", KEY, [Recipient("13800138000", "a,b")], "recipients[0].custom_id", "comma"),
+])
+def test_validate(content: str, options: dict, recipients: list[Recipient], field: str | None,
+                  rule: str | None) -> None:
+    spec = SendSpec("voice_sms", content, options)
+    if field is None:
+        EmayVoiceSms().validate(spec, recipients)
+        return
+    with pytest.raises(InvalidInput) as err:
+        EmayVoiceSms().validate(spec, recipients)
+    assert err.value.field == field
+    assert rule in err.value.rule
+
+
+def test_send_answer_from_the_document() -> None:
+    (accepted,) = parse_send_response(_ok(SEND_ANSWER))
+    assert (accepted.mobile, accepted.custom_id, accepted.provider_msg_id) == (
+        "15538850000", "20170392833833891100", "20170392833833891100")
+
+
+@pytest.mark.parametrize("code", sorted(TABLE_3_4))
+def test_every_documented_code_maps_to_a_family(code: str) -> None:
+    text, family = TABLE_3_4[code]
+    assert code in CODE_FAMILIES
+    if family is None:
+        assert error_for_code(code) is None
+        return
+    with pytest.raises(family) as err:
+        parse_send_response(_ok(json.dumps({"code": code, "data": []})))
+    assert type(err.value) is family
+    assert err.value.code == code and text in err.value.message
+    if code == "ERROR_NEEDMORE_BLANCE":
+        assert err.value.reason == "balance"
+    elif family is AccountError:
+        assert err.value.reason == "credentials"
+
+
+@pytest.mark.parametrize("code, family", SHARED_WITH_3_2.items())
+def test_shared_codes(code: str, family: type) -> None:
+    with pytest.raises(family):
+        parse_send_response(_ok(json.dumps({"code": code})))
+
+
+def test_unknown_code_and_unreadable_answers() -> None:
+    with pytest.raises(TransientError) as err:
+        parse_send_response(_ok('{"code": "ERROR_NEW"}'))
+    assert type(err.value) is TransientError
+    with pytest.raises(AmbiguousError):
+        parse_send_response(_ok("gateway says hello"))
+    with pytest.raises(TransientError):
+        parse_report_response(_ok("gateway says hello"))
+
+
+def test_report_answer_from_the_document() -> None:
+    delivered, failed = parse_report_response(_ok(REPORT_ANSWER))
+    assert (delivered.status, delivered.state, delivered.desc) == (MessageStatus.DELIVERED, "4", "success")
+    assert (failed.status, failed.state, failed.desc) == (MessageStatus.FAILED, "2", "fail")
+    assert delivered.provider_msg_id == "20170392833833891100" and delivered.custom_id == "1553885000011111"
+    assert delivered.mobile == "18566666666" and delivered.raw["keyContent"] == "12"
+    assert delivered.raw["state"] == " 4 "
+
+
+@pytest.mark.parametrize("state, status", [(" 4 ", MessageStatus.DELIVERED), ("3", MessageStatus.EXPIRED),
+                                           (" 2 ", MessageStatus.FAILED), ("1", MessageStatus.UNKNOWN),
+                                           ("SUCCESS", MessageStatus.UNKNOWN), (4, MessageStatus.DELIVERED)])
+def test_report_states(state: object, status: MessageStatus) -> None:
+    # the older document (000) writes the key " desc ": keys are trimmed too
+    body = json.dumps({"code": "SUCCESS", "data": [{"joinId": "x", "state": state, " desc ": "d"}]})
+    (report,) = parse_report_response(_ok(body))
+    assert report.status is status and report.desc == "d"
+
+
+@pytest.mark.parametrize("body, amount", [('{"data": 1024, "code": "SUCCESS"}', Decimal("1024")),
+                                          ('{"data": "12.5", "code": "SUCCESS"}', Decimal("12.5"))])
+def test_balance_answers(body: str, amount: Decimal) -> None:
+    (balance,) = parse_balance_response(_ok(body))
+    assert balance.amount == amount
+
+
+def test_balance_errors() -> None:
+    with pytest.raises(AccountError):
+        parse_balance_response(_ok('{"code": "ERROR_SIGN"}'))
+    with pytest.raises(TransientError):
+        parse_balance_response(_ok('{"code": "SUCCESS"}'))
