@@ -26,7 +26,7 @@ test-sqlite: $(STAMP)
 	MSGRELAY_TEST_DB=sqlite $(BIN)/pytest -q $(ARGS)
 
 test-postgresql: $(STAMP)
-	MSGRELAY_TEST_DB=postgresql MSGRELAY_TEST_PG_URL=$(PG_URL) $(BIN)/pytest -q -m e2e $(ARGS)
+	MSGRELAY_TEST_DB=postgresql MSGRELAY_TEST_PG_URL=$(PG_URL) $(BIN)/pytest -q -m "e2e or db" $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_submit

@@ -16,7 +16,8 @@ app = typer.Typer(help="msgrelay: bulk voice, voice-SMS, international SMS, MMS 
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
+# wide enough for the summary tables when the output is a file or a pipe
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 ALL_QUEUES = "otp,bulk,poll"
 
@@ -100,9 +101,17 @@ def _accounts(loader):
         _fail(str(exc))
 
 
+def _is_file(to: str) -> bool:
+    try:
+        return Path(to).is_file()
+    except OSError:  # e.g. a long list of numbers is no file name
+        return False
+
+
 def _read_recipients(to: str) -> list:
+    """Recipients from a file (one mobile, or mobile,content, per line) or a comma-separated list."""
     path = Path(to)
-    if path.exists():
+    if _is_file(to):
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
         out = []
         for ln in lines:

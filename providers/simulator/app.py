@@ -8,7 +8,8 @@ Control routes (JSON), for tests, the demo and benchmarks:
   POST   /_sim/balance  {"app_id","balance"}  set a balance
   GET|POST|DELETE /_sim/faults                read, replace, clear the injected faults
   POST   /_sim/push {"app_id","url","encrypted"}   push that app's reports; DELETE /_sim/push?app_id=
-  POST   /_sim/reset                          forget records, reports, faults, push targets
+  POST   /_sim/secret {"app_id","secret_key"} rotate an app's secret at the "provider" (credential errors)
+  POST   /_sim/reset                          forget records, reports, faults, push targets; secrets restored
 """
 from __future__ import annotations
 
@@ -108,6 +109,11 @@ class BalanceIn(BaseModel):
     balance: str | int | float
 
 
+class SecretIn(BaseModel):
+    app_id: str
+    secret_key: str
+
+
 class PushIn(BaseModel):
     app_id: str
     url: str
@@ -118,6 +124,7 @@ def create_app(config: SimConfig) -> FastAPI:
     """The simulator app for `config`; the pusher runs for the app's lifespan."""
     state = SimState(config)
     pushers: list[Pusher] = []
+    original_secrets = {app_id: app.secret_key for app_id, app in config.emay_apps.items()}
 
     def ensure_pusher() -> None:
         # started with the app; also on demand, in case the app runs without its lifespan (e.g. mounted)
@@ -197,8 +204,16 @@ def create_app(config: SimConfig) -> FastAPI:
         state.set_push(app_id, None)
         return {"app_id": app_id}
 
+    @app.post("/_sim/secret")
+    def set_secret(body: SecretIn) -> dict:
+        known(body.app_id)
+        config.emay_apps[body.app_id].secret_key = body.secret_key
+        return {"app_id": body.app_id}
+
     @app.post("/_sim/reset")
     def reset() -> dict:
+        for app_id, secret in original_secrets.items():
+            config.emay_apps[app_id].secret_key = secret
         state.reset()
         return {"ok": True}
 

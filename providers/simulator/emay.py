@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
@@ -186,6 +186,11 @@ def join_outcome(mobile: str, seed: int = 0) -> str:
     return "4" if pct < 80 else "2" if pct < 95 else "3"
 
 
+@lru_cache(maxsize=4096)
+def _beijing_time(unix_s: int) -> str:
+    return datetime.fromtimestamp(unix_s, BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def report_json(ref: ReportRef, seed: int = 0) -> dict:
     """The report object as getReport and pushes carry it; states padded like the document's examples."""
     record, i = ref
@@ -198,7 +203,7 @@ def report_json(ref: ReportRef, seed: int = 0) -> dict:
         }
     extra = _bucket(mobile, seed)[1]
     duration = round(5 + extra * 0.37, 2) if state == "SUCCESS" else 0.0
-    calling = datetime.fromtimestamp(record.at + 1 + extra % 5, BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    calling = _beijing_time(int(record.at) + 1 + extra % 5)
     return {
         "appId": record.app_id, "voiceId": pid, "customVoiceId": cid, "state": f" {state} ",
         "message": VOICE_MESSAGES[state], "callingTime": calling, "callingDuration": duration, "mobile": mobile,

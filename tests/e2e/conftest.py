@@ -135,14 +135,14 @@ def worker(stack) -> Worker:
     return stack[1]
 
 
-def wait_until(check: Callable[[], bool], *, timeout_s: float = 60, what: str = "condition") -> None:
-    """Poll `check` until true; fail the test with `what` on timeout."""
+def wait_until(check: Callable[[], bool], *, timeout_s: float = 60, what: str | Callable[[], str] = "condition") -> None:
+    """Poll `check` until true; fail the test with `what` (a text, or a function giving one) on timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what() if callable(what) else what}")
 
 
 def job_view(job_id: int) -> dict:
@@ -154,8 +154,8 @@ def job_view(job_id: int) -> dict:
 
 def wait_done(job_id: int, timeout_s: float = 60) -> dict:
     """Wait for the job to be done; returns its view."""
-    wait_until(lambda: job_view(job_id)["status"] == "done", timeout_s=timeout_s, what=f"job {job_id} done "
-               f"(last: {job_view(job_id)})")
+    wait_until(lambda: job_view(job_id)["status"] == "done", timeout_s=timeout_s,
+               what=lambda: f"job {job_id} done (last: {job_view(job_id)})")
     return job_view(job_id)
 
 

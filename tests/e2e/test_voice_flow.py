@@ -23,6 +23,14 @@ def api():
         yield client
 
 
+def chunk_attempts(job_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from models import Chunk, session_scope
+    with session_scope() as session:
+        return session.scalar(select(func.sum(Chunk.attempts)).where(Chunk.job_id == job_id))
+
+
 def expected_counts(sim, uid: str, states: dict[str, str], fail_default: str = "failed") -> Counter:
     by_custom = sim.get("outcomes")["by_custom_id"]
     return Counter(states.get(state.strip(), fail_default) for cid, state in by_custom.items() if cid.startswith(uid))
@@ -164,3 +172,41 @@ def test_pause_and_cancel_from_the_api(api, sim):
     wait_until(lambda: job_view(job_id)["counts"]["queued"] == 0, what="no message left queued")
     sent = len(sim.recipients(job_uid(job_id)))
     assert job_view(job_id)["counts"]["rejected"] == 3000 - sent
+
+
+def test_credential_error_pauses_and_resume_after_fixing_finishes(api, sim):
+    # given the provider no longer accepts our secret (rotated on its side)
+    sim.post("secret", {"app_id": "EUCP-EMY-TEST-VOICE", "secret_key": "rotated-elsewhere"})
+    job_id = api.post("/v1/jobs", json={"account": "voice", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("155", 30)}).json()["id"]
+    wait_until(lambda: job_view(job_id)["status"] == "paused", what="job paused")
+    assert job_view(job_id)["reason"] == "credentials: ERROR_SIGN"
+    assert chunk_attempts(job_id) == 1  # paused at the first refusal: no hammering with a bad signature
+    # when the secrets agree again and the operator resumes
+    sim.post("reset")
+    assert api.post(f"/v1/jobs/{job_id}/resume").json()["status"] == "running"
+    # then
+    wait_done(job_id)
+    assert len(sim.recipients(job_uid(job_id))) == 30
+
+
+def test_messages_without_any_report_expire(api, sim):
+    # given an account whose reports are neither polled nor pushed
+    job_id = api.post("/v1/jobs", json={"account": "pushed", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("156", 5)}).json()["id"]
+    # when the expiry window (20 s in tests) passes
+    view = wait_done(job_id, timeout_s=60)
+    # then
+    assert view["counts"]["expired"] == 5
+
+
+def test_scheduled_job_waits_in_the_database_until_due(api, sim):
+    from datetime import datetime, timedelta, timezone
+    send_at = (datetime.now(timezone.utc) + timedelta(seconds=3)).isoformat()
+    job_id = api.post("/v1/jobs", json={"account": "voice", "kind": "notify", "content": "通知", "send_at": send_at,
+                                        "recipients": mobiles("157", 10)}).json()["id"]
+    assert job_view(job_id)["status"] == "queued"
+    assert sim.recipients(job_uid(job_id)) == []
+    wait_done(job_id)
+    first = min(r["at"] for r in sim.requests_for(job_uid(job_id)))
+    assert first >= datetime.fromisoformat(send_at).timestamp() - 0.5

