@@ -6,7 +6,7 @@ from msgrelay.settings import Settings, get_settings
 
 
 def build_schedule(settings: Settings | None = None) -> dict:
-    """Celery `beat_schedule`: report polls, balance polls and the sweeper, on the poll queue."""
+    """Celery `beat_schedule`: report, inbound and balance polls and the sweeper, on the poll queue."""
     s = settings or get_settings()
     return {
         "poll-reports": {
@@ -18,6 +18,11 @@ def build_schedule(settings: Settings | None = None) -> dict:
             "task": "tasks.poll_all_balances",
             "schedule": s.poll_balances_every_s,
             "options": {"queue": "poll", "expires": min(s.poll_balances_every_s, 60.0)},
+        },
+        "poll-inbound": {
+            "task": "tasks.poll_all_inbound",
+            "schedule": s.poll_inbound_every_s,
+            "options": {"queue": "poll", "expires": s.poll_inbound_every_s},
         },
         "sweep": {
             "task": "tasks.sweep",

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.routes_accounts import router as accounts_router
 from api.routes_callbacks import router as callbacks_router
 from api.routes_jobs import router as jobs_router
 from msgrelay.settings import get_settings
@@ -63,6 +64,7 @@ def create_app() -> FastAPI:
         return response
 
     app.include_router(jobs_router, prefix="/v1", dependencies=[Depends(require_token)])
+    app.include_router(accounts_router, prefix="/v1", dependencies=[Depends(require_token)])
     app.include_router(callbacks_router, prefix="/callbacks")
 
     @app.get("/healthz")

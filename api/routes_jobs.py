@@ -1,4 +1,4 @@
-"""Producer routes: jobs (submit, status, messages, pause/resume/cancel) and balances."""
+"""Producer routes: jobs (submit, status, messages, pause/resume/cancel)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
@@ -9,7 +9,6 @@ from api.schemas import JobCreated, JobIn
 from models import Job, Message, session_scope
 from msgrelay import jobs as joblife
 from msgrelay.accounts import get_accounts
-from msgrelay.balances import latest_balances
 from msgrelay.statuses import MessageStatus
 from msgrelay.submit import submit_job
 from providers.errors import InvalidInput
@@ -95,9 +94,3 @@ def cancel(job_id: int) -> dict:
         joblife.cancel_job(session, job_id)
     with session_scope() as session:
         return joblife.view_job(session, job_id).as_dict()
-
-
-@router.get("/balances", tags=["accounts"])
-def balances() -> list[dict]:
-    """The newest balance snapshot of every account."""
-    return latest_balances()

@@ -121,3 +121,41 @@ class BalanceSnapshot(SQLModel, table=True):
     amount: Decimal = Field(sa_column=Column(Numeric(18, 4), nullable=False))
     raw: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     taken_at: datetime = Field(default_factory=utcnow)
+
+
+class InboundMessage(SQLModel, table=True):
+    """A message a recipient sent back (MO), from any provider; `dedup_key` makes repeated deliveries one row."""
+
+    __table_args__ = (
+        UniqueConstraint("account", "dedup_key", name="uq_inbound_account_dedup"),
+        Index("ix_inbound_stored", "stored_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    mobile: str = Field(max_length=32)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    dest_code: str | None = Field(default=None, max_length=32)
+    task_id: str | None = Field(default=None, max_length=64)
+    received_at: datetime | None = None  # the provider's time
+    stored_at: datetime = Field(default_factory=utcnow)
+    dedup_key: str = Field(max_length=128)
+    raw: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Template(SQLModel, table=True):
+    """A provider-side content template (ihuyi MMS) and its audit status."""
+
+    __table_args__ = (UniqueConstraint("account", "template_id", name="uq_template_account_template_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    template_id: str = Field(max_length=64)  # the provider's id
+    title: str | None = Field(default=None, max_length=255)
+    status: str = Field(max_length=16)  # pending | approved | rejected
+    message: str | None = Field(default=None, max_length=255)  # the audit's words
+    content: Any = Field(default=None, sa_column=Column(JSON))  # frames without media bytes
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -183,6 +183,16 @@ def balance(refresh: bool = typer.Option(True, help="Ask the providers now (else
     console.print(table)
 
 
+@app.command()
+def inbound(account: Optional[str] = typer.Option(None), limit: int = typer.Option(50)) -> None:
+    """Inbound messages (replies) of every provider, newest first."""
+    from msgrelay.inbound import list_inbound
+    table = Table("id", "account", "mobile", "content", "received at", "task")
+    for m in list_inbound(account=account, limit=limit):
+        table.add_row(str(m["id"]), m["account"], m["mobile"], m["content"], m["received_at"] or "", m["task_id"] or "")
+    console.print(table)
+
+
 def _lifecycle(action: str, job_id: int) -> None:
     from models import session_scope
     from msgrelay import jobs as joblife

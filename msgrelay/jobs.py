@@ -92,7 +92,8 @@ def resume_job(session: Session, job_id: int) -> list[tuple[int, str]]:
     if job.status != JobStatus.PAUSED:
         raise InvalidInput("status", f"only a paused job can be resumed; job {job_id} is {job.status}")
     now = utcnow()
-    due = job.send_at is None or job.send_at <= now
+    provider = get_provider(job.provider)
+    due = job.send_at is None or job.send_at <= now or bool(provider and provider.native_schedule)
     job.status, job.reason, job.updated_at = (JobStatus.RUNNING if due else JobStatus.QUEUED), None, now
     session.add(job)
     if not due:

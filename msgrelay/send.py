@@ -6,6 +6,7 @@ database before the Celery task decides whether to retry.
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -77,6 +78,11 @@ def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Map
         ).rowcount
         if not claimed:
             return Outcome("skipped", detail="claimed by another worker")
+        request_id = chunk.request_id
+        if provider.idempotent_request_id and request_id is None:
+            # One id for the chunk's whole life, committed before the first try: every retry reuses it.
+            request_id = uuid.uuid4().hex
+            session.execute(update(Chunk).where(Chunk.id == chunk_id).values(request_id=request_id))
         batch = [
             Recipient(mobile=m, custom_id=c, content=t)
             for m, c, t in session.execute(
@@ -93,10 +99,13 @@ def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Map
 
     spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
     try:
-        request = provider.build_send(account, spec, batch, now)
+        request = provider.build_send(account, spec, batch, now, request_id=request_id)
         response = http_send(account.base_url, request, read_timeout_s=settings.http_read_timeout_s)
         accepted = provider.parse_send(spec, batch, response)
     except ProviderError as exc:
+        if isinstance(exc, AmbiguousError) and provider.idempotent_request_id:
+            # the provider drops a repeated request id, so resending the same request cannot double-send
+            exc = TransientError(exc.code, exc.message)
         return _on_error(exc, chunk, job, batch, provider, retries, settings)
 
     with session_scope() as session:
@@ -115,7 +124,8 @@ def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Map
                 "updated_at": sent_at,
             })
         update_messages_by_id(session, changes)
-        _set_chunk(session, chunk_id, ChunkStatus.SENT)
+        task_id = next((a.task_id for a in accepted if a.task_id), None)
+        _set_chunk(session, chunk_id, ChunkStatus.SENT, **({"provider_task_id": task_id} if task_id else {}))
     return Outcome("done", detail=f"{len(accepted)} of {len(batch)} accepted")
 
 

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     # beat intervals
     poll_reports_every_s: float = 5.0
     poll_balances_every_s: float = 300.0
+    poll_inbound_every_s: float = 30.0
     sweep_every_s: float = 15.0
     # a chunk `pending` this long past its due time is re-enqueued; one `sending` this long is presumed lost
     stale_pending_s: float = 60.0

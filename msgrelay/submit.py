@@ -110,11 +110,14 @@ def submit_job(
         raise InvalidInput("idempotency_key", "must be 1 to 128 characters")
     people, removed = normalise_recipients(recipients)
     spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
+    people = provider.normalise(spec, people)
     provider.validate(spec, people)
+    provider.precheck(acct, spec)
     batch = provider.max_batch(acct, kind)
     queue = provider.kinds[kind].queue
     now = utcnow()
-    due = spec.send_at is None or spec.send_at <= now
+    # held in the database until due, unless the provider schedules by itself (send time in the request)
+    due = spec.send_at is None or spec.send_at <= now or provider.native_schedule
 
     try:
         with session_scope(database_url) as session:

@@ -62,11 +62,28 @@ class SendSpec:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A recipient the provider accepted, with the id it gave."""
+    """A recipient the provider accepted, with the id it gave; `task_id` when the provider ids whole requests.
+
+    Providers that id a request rather than a recipient (ihuyi `task_id`, qyxs `taskID`) set
+    `provider_msg_id` to ``f"{task_id}:{mobile}"``, the key their reports are matched by.
+    """
 
     mobile: str
     custom_id: str | None
     provider_msg_id: str | None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message a recipient sent back (MO), as a provider gave it."""
+
+    mobile: str
+    content: str
+    received_at: datetime | None = None
+    dest_code: str | None = None
+    task_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,13 +126,26 @@ class Provider:
     kinds: ClassVar[Mapping[str, KindSpec]]
     has_report_query: ClassVar[bool] = True
     report_page_size: ClassVar[int] = 1000
+    has_inbound_query: ClassVar[bool] = False
+    #: the provider deduplicates a request id, so a chunk keeps one and an ambiguous send is retried with it
+    idempotent_request_id: ClassVar[bool] = False
+    #: the provider schedules by itself (a send time in the request): the job is sent at once, not held by beat
+    native_schedule: ClassVar[bool] = False
+
+    def normalise(self, spec: SendSpec, recipients: Sequence[Recipient]) -> list[Recipient]:
+        """Recipients in the provider's own number format (default: as given); InvalidInput when impossible."""
+        return list(recipients)
 
     def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
         """Raise InvalidInput naming the field and rule; nothing is written before this passes."""
         raise NotImplementedError
 
-    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime) -> Request:
-        """The request that sends `batch` (at most the kind's limit)."""
+    def precheck(self, account: Any, spec: SendSpec) -> None:
+        """Checks that ask the provider before a job is accepted (e.g. a keyword check); default none."""
+
+    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
+                   request_id: str | None = None) -> Request:
+        """The request that sends `batch` (at most the kind's limit); `request_id` is the chunk's own."""
         raise NotImplementedError
 
     def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
@@ -136,6 +166,14 @@ class Provider:
 
     def parse_balance(self, response: HttpResponse) -> list[Balance]:
         """The balance figures."""
+        raise NotImplementedError
+
+    def build_inbound_query(self, account: Any, now: datetime) -> Request:
+        """The request that fetches inbound messages (providers with `has_inbound_query`)."""
+        raise NotImplementedError
+
+    def parse_inbound(self, response: HttpResponse) -> list[Inbound]:
+        """The inbound messages in one answer."""
         raise NotImplementedError
 
     def decode_push(self, account: Any, headers: Mapping[str, str], body: bytes) -> list[Report]:

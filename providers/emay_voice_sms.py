@@ -188,7 +188,8 @@ class EmayVoiceSms(Provider):
         """Raise InvalidInput naming the field and rule."""
         validate_send(spec, recipients)
 
-    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime) -> Request:
+    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
+                   request_id: str | None = None) -> Request:
         """The request that sends `batch`."""
         return build_send_request(account, spec, batch, now)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from tasks.app import app
-from tasks.polling import poll_all_balances, poll_all_reports, poll_balance, poll_reports, sweep
+from tasks.polling import (
+    poll_all_balances, poll_all_inbound, poll_all_reports, poll_balance, poll_inbound, poll_reports, sweep,
+)
 from tasks.sending import enqueue_chunks, send_chunk
 
 
@@ -17,5 +19,5 @@ def submit(account: str, kind: str, recipients: list[Any], **kw: Any):
                       enqueue=enqueue_chunks, **kw)
 
 
-__all__ = ["app", "enqueue_chunks", "poll_all_balances", "poll_all_reports", "poll_balance", "poll_reports",
-           "send_chunk", "submit", "sweep"]
+__all__ = ["app", "enqueue_chunks", "poll_all_balances", "poll_all_inbound", "poll_all_reports", "poll_balance",
+           "poll_inbound", "poll_reports", "send_chunk", "submit", "sweep"]

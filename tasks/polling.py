@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from celery.utils.log import get_task_logger
 
-from msgrelay import balances, reports
+from msgrelay import balances, inbound, reports
 from msgrelay.accounts import get_accounts
 from msgrelay.settings import get_settings
 from msgrelay.sweep import sweep as sweep_once
@@ -49,6 +49,27 @@ def poll_balance(account: str) -> int:
         return len(balances.poll_balance(get_accounts()[account], get_settings()))
     except ProviderError as exc:
         log.warning("balance poll of %s failed: %s", account, exc)
+        return 0
+
+
+@app.task(name="tasks.poll_all_inbound")
+def poll_all_inbound() -> int:
+    """Fan out one poll_inbound per account whose provider has an inbound query."""
+    from providers.registry import get_provider
+    names = [n for n, a in get_accounts().items()
+             if (p := get_provider(a.provider)) is not None and p.has_inbound_query]
+    for name in names:
+        poll_inbound.apply_async(args=[name], queue="poll", expires=get_settings().poll_inbound_every_s * 4)
+    return len(names)
+
+
+@app.task(name="tasks.poll_inbound")
+def poll_inbound(account: str) -> int:
+    """Store one account's new inbound messages."""
+    try:
+        return inbound.poll_inbound(get_accounts()[account], get_settings())
+    except ProviderError as exc:
+        log.warning("inbound poll of %s failed: %s", account, exc)
         return 0
 
 
