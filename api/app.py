@@ -12,7 +12,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.routes_accounts import router as accounts_router
 from api.routes_callbacks import router as callbacks_router
+from api.routes_content_check import router as content_check_router
+from api.routes_ihuyi_callbacks import router as ihuyi_callbacks_router
 from api.routes_jobs import router as jobs_router
+from api.routes_templates import router as templates_router
 from msgrelay.settings import get_settings
 from providers.errors import InvalidInput, NotFound
 
@@ -65,7 +68,10 @@ def create_app() -> FastAPI:
 
     app.include_router(jobs_router, prefix="/v1", dependencies=[Depends(require_token)])
     app.include_router(accounts_router, prefix="/v1", dependencies=[Depends(require_token)])
+    for router in (content_check_router, templates_router):
+        app.include_router(router, prefix="/v1", dependencies=[Depends(require_token)])
     app.include_router(callbacks_router, prefix="/callbacks")
+    app.include_router(ihuyi_callbacks_router, prefix="/callbacks")
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -125,6 +125,7 @@ def _read_recipients(to: str) -> list:
 def send(account: str, kind: str,
          to: str = typer.Option(..., "--to", help="A file (one mobile per line, or mobile,content) or comma-separated mobiles."),
          content: Optional[str] = typer.Option(None), option: list[str] = typer.Option([], help="key=value, the provider's own names."),
+         frame: list[str] = typer.Option([], help="MMS: text=…, image=FILE, audio=FILE or video=FILE; '--frame next' starts a new frame."),
          idempotency_key: Optional[str] = typer.Option(None), wait: bool = typer.Option(False)) -> None:
     """Submit a job."""
     from msgrelay.accounts import get_accounts
@@ -137,6 +138,9 @@ def send(account: str, kind: str,
             _fail(f"--option: {item!r} must be key=value")
         options[key] = value
     try:
+        if frame:
+            from msgrelay.mms_frames import frames_from_cli
+            content = frames_from_cli(frame)
         done = submit_job(accounts=_accounts(get_accounts), account=account, kind=kind, recipients=_read_recipients(to),
                           content=content, options=options, idempotency_key=idempotency_key, enqueue=enqueue_chunks)
     except InvalidInput as exc:
@@ -242,6 +246,12 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     upgrade(revision=revision)
     url = get_settings().database_url
     console.print(f"database at {revision}: {url.split('@')[-1] if '@' in url else url}")
+
+
+from msgrelay import cli_mms, cli_sms  # noqa: E402  (provider-specific commands)
+
+cli_mms.register(app)
+cli_sms.register(app)
 
 
 def main() -> None:

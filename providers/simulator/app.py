@@ -8,7 +8,8 @@ Control routes (JSON), for tests, the demo and benchmarks:
   POST   /_sim/balance  {"app_id","balance"}  set a balance
   GET|POST|DELETE /_sim/faults                read, replace, clear the injected faults
   POST   /_sim/push {"app_id","url","encrypted"}   push that app's reports; DELETE /_sim/push?app_id=
-  POST   /_sim/secret {"app_id","secret_key"} rotate an app's secret at the "provider" (credential errors)
+  POST   /_sim/secret {"app_id","secret_key"} change a credential at the "provider" (Emay secretKey, qyxs
+                                             password by userid, ihuyi api_key by api_id)
   POST   /_sim/reset                          forget records, reports, faults, push targets; secrets restored
 """
 from __future__ import annotations
@@ -30,6 +31,9 @@ from pydantic import BaseModel
 
 from providers.simulator.config import SimConfig
 from providers.simulator.emay import emay_router, report_json
+from providers.simulator.emay_ims import ims_router
+from providers.simulator.ihuyi import ihuyi_router
+from providers.simulator.qyxs import qyxs_router
 from providers.simulator.state import Faults, PushTarget, ReportRef, SimState
 
 log = logging.getLogger("msgrelay.simulator")
@@ -124,7 +128,10 @@ def create_app(config: SimConfig) -> FastAPI:
     """The simulator app for `config`; the pusher runs for the app's lifespan."""
     state = SimState(config)
     pushers: list[Pusher] = []
-    original_secrets = {app_id: app.secret_key for app_id, app in config.emay_apps.items()}
+    # (credentials, attribute) per provider: what /_sim/secret rotates and /_sim/reset restores
+    secret_fields = ((config.emay_apps, "secret_key"), (config.qyxs_users, "password"), (config.ihuyi_apps, "api_key"))
+    original_secrets = [(creds, key, attr, getattr(cred, attr))
+                        for creds, attr in secret_fields for key, cred in creds.items()]
 
     def ensure_pusher() -> None:
         # started with the app; also on demand, in case the app runs without its lifespan (e.g. mounted)
@@ -143,10 +150,11 @@ def create_app(config: SimConfig) -> FastAPI:
 
     app = FastAPI(title="msgrelay provider simulator", lifespan=lifespan)
     app.state.sim = state
-    app.include_router(emay_router(state))
+    for router in (emay_router, ims_router, qyxs_router, ihuyi_router):
+        app.include_router(router(state))
 
     def known(app_id: str) -> None:
-        if app_id not in config.emay_apps:
+        if app_id not in config.balances():
             raise HTTPException(404, f"unknown app_id {app_id!r}")
 
     @app.get("/_sim/health")
@@ -206,14 +214,17 @@ def create_app(config: SimConfig) -> FastAPI:
 
     @app.post("/_sim/secret")
     def set_secret(body: SecretIn) -> dict:
-        known(body.app_id)
-        config.emay_apps[body.app_id].secret_key = body.secret_key
-        return {"app_id": body.app_id}
+        """Change a credential at the "provider": Emay secretKey, qyxs password or ihuyi api_key."""
+        for creds, attr in secret_fields:
+            if body.app_id in creds:
+                setattr(creds[body.app_id], attr, body.secret_key)
+                return {"app_id": body.app_id}
+        raise HTTPException(404, f"unknown app_id {body.app_id!r}")
 
     @app.post("/_sim/reset")
     def reset() -> dict:
-        for app_id, secret in original_secrets.items():
-            config.emay_apps[app_id].secret_key = secret
+        for creds, key, attr, secret in original_secrets:
+            setattr(creds[key], attr, secret)
         state.reset()
         return {"ok": True}
 

@@ -100,7 +100,7 @@ class SimState:
             self._pending: dict[str, deque[list]] = defaultdict(deque)
             self._held: dict[str, deque[ReportRef]] = defaultdict(deque)  # failed pushes, for getReport
             self._push: dict[str, PushTarget] = {}
-            self._balances = {app_id: app.balance for app_id, app in self.config.emay_apps.items()}
+            self._balances = self.config.balances()
             self._accepted: Counter[str] = Counter()
             self._refused: Counter[str] = Counter()
             self._max_recipients: dict[str, int] = {}

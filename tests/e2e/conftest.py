@@ -18,6 +18,9 @@ from tests.conftest import REDIS_URL, TEST_DIR
 SECRET_VOICE = "0123456789abcdef"
 SECRET_JOIN = "fedcba9876543210abcdef0123456789"
 CALLBACK_TOKEN = "cb-token-Zq81xWv"
+SMS_PASSWORD = "sms-pass-Xy12"
+MMS_API_KEY = "mms-key-3f9a77c2d1"
+MMS_CALLBACK_TOKEN = "mms-cb-Q7e2Lk"
 
 
 def accounts_toml(sim_url: str) -> str:
@@ -43,6 +46,43 @@ app_id = "EUCP-EMY-TEST-PUSH"
 secret_key = "abcdef0123456789"
 callback_token = "push-token-7Hk2"
 poll_reports = false
+
+[accounts.ims]
+provider = "emay_ims"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-IMS"
+secret_key = "9988776655443322"
+
+[accounts.sms]
+provider = "qyxs_sms"
+base_url = "{sim_url}"
+userid = "12"
+account = "smsuser"
+password = "{SMS_PASSWORD}"
+
+[accounts.sms200]
+provider = "qyxs_sms"
+base_url = "{sim_url}"
+userid = "13"
+account = "reseller"
+password = "reseller-pass-1"
+max_batch = 200
+
+[accounts.smscheck]
+provider = "qyxs_sms"
+base_url = "{sim_url}"
+userid = "14"
+account = "checked"
+password = "checked-pass-1"
+check_content = true
+
+[accounts.mms]
+provider = "ihuyi_mms"
+base_url = "{sim_url}"
+api_id = "2RYN7CQHL1M"
+api_key = "{MMS_API_KEY}"
+product_id = 1001
+callback_token = "{MMS_CALLBACK_TOKEN}"
 
 [accounts.limited]
 provider = "emay_voice"

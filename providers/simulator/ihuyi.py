@@ -1,0 +1,11 @@
+"""Simulator routes for ihuyi (to be built)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from providers.simulator.state import SimState
+
+
+def ihuyi_router(state: SimState) -> APIRouter:
+    """The provider's endpoints, served from the shared state."""
+    return APIRouter()
