@@ -13,7 +13,7 @@ from providers.registry import get_provider
 def poll_balance(account: Account, settings: Settings) -> list[BalanceSnapshot]:
     """Ask the provider for the account's balance and store it."""
     provider = get_provider(account.provider)
-    if provider is None:
+    if provider is None or not provider.has_balance_query:
         return []
     now = utcnow()
     response = http_send(account.base_url, provider.build_balance_query(account, now),

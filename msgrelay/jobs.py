@@ -106,7 +106,7 @@ def resume_job(session: Session, job_id: int) -> list[tuple[int, str]]:
 def pending_chunks(session: Session, job: Job) -> list[tuple[int, str]]:
     """(chunk id, queue) of a job's pending chunks."""
     provider = get_provider(job.provider)
-    queue = provider.kinds[job.kind].queue if provider and job.kind in provider.kinds else "bulk"
+    queue = provider.queue_for(job.kind, job.total) if provider and job.kind in provider.kinds else "bulk"
     ids = session.scalars(select(Chunk.id).where(Chunk.job_id == job.id, Chunk.status == ChunkStatus.PENDING))
     return [(cid, queue) for cid in ids]
 

@@ -160,7 +160,7 @@ def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient]
         if isinstance(exc, RecipientRejected) and len(batch) > 1:
             halves = _split(session, chunk)
             _set_chunk(session, chunk.id, ChunkStatus.SPLIT, **err)
-            queue = provider.kinds[job.kind].queue
+            queue = provider.queue_for(job.kind, job.total)
             return Outcome("split", new_chunks=tuple((cid, queue) for cid in halves), detail=exc.code)
         if isinstance(exc, PermanentError):
             _set_chunk(session, chunk.id, ChunkStatus.REJECTED, **err)

@@ -114,7 +114,7 @@ def submit_job(
     provider.validate(spec, people)
     provider.precheck(acct, spec)
     batch = provider.max_batch(acct, kind)
-    queue = provider.kinds[kind].queue
+    queue = provider.queue_for(kind, len(people))
     now = utcnow()
     # held in the database until due, unless the provider schedules by itself (send time in the request)
     due = spec.send_at is None or spec.send_at <= now or provider.native_schedule

@@ -45,15 +45,15 @@ def sweep(settings: Settings) -> SweepResult:
             result.released_jobs += 1
     with session_scope() as session:  # pending chunks nobody is working on (lost publish, lost worker)
         stale = now - timedelta(seconds=settings.stale_pending_s)
-        rows = session.execute(_skip_locked(session, select(Chunk.id, Job.provider, Job.kind)
+        rows = session.execute(_skip_locked(session, select(Chunk.id, Job.provider, Job.kind, Job.total)
                                .join(Job, Job.id == Chunk.job_id)
                                .where(Chunk.status == ChunkStatus.PENDING, Chunk.next_attempt_at < stale,
                                       Job.status == JobStatus.RUNNING).limit(BATCH))).all()
         if rows:
             session.execute(update(Chunk).where(Chunk.id.in_([r.id for r in rows])).values(next_attempt_at=now))
-        for cid, provider_name, kind in rows:
+        for cid, provider_name, kind, total in rows:
             provider = get_provider(provider_name)
-            result.enqueue.append((cid, provider.kinds[kind].queue if provider else "bulk"))
+            result.enqueue.append((cid, provider.queue_for(kind, total) if provider else "bulk"))
         result.requeued = len(rows)
     with session_scope() as session:  # chunks stuck in `sending`: the worker died mid-request
         lost = now - timedelta(seconds=settings.stale_sending_s)

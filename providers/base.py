@@ -127,6 +127,8 @@ class Provider:
     has_report_query: ClassVar[bool] = True
     report_page_size: ClassVar[int] = 1000
     has_inbound_query: ClassVar[bool] = False
+    #: the provider answers a balance query (Emay international documents none)
+    has_balance_query: ClassVar[bool] = True
     #: the provider deduplicates a request id, so a chunk keeps one and an ambiguous send is retried with it
     idempotent_request_id: ClassVar[bool] = False
     #: the provider schedules by itself (a send time in the request): the job is sent at once, not held by beat
@@ -179,6 +181,10 @@ class Provider:
     def decode_push(self, account: Any, headers: Mapping[str, str], body: bytes) -> list[Report]:
         """Reports from a pushed body; raise InvalidInput when it is not one."""
         raise InvalidInput("body", f"{self.name} does not push reports")
+
+    def queue_for(self, kind: str, recipients: int) -> str:
+        """The queue of a job of `kind` with this many recipients (default: the kind's own queue)."""
+        return self.kinds[kind].queue
 
     def max_batch(self, account: Any, kind: str) -> int:
         """Recipients per request for this account: the kind's limit, lowered by the account's `max_batch`."""

@@ -15,8 +15,9 @@ log = get_task_logger(__name__)
 
 def enqueue_chunks(chunks: Iterable[tuple[int, str]]) -> None:
     """Publish one send_chunk per (chunk id, queue); ids only, never payloads or secrets."""
-    for chunk_id, queue in chunks:
-        send_chunk.apply_async(args=[chunk_id], queue=queue)
+    with app.producer_or_acquire() as producer:  # one connection for the whole batch
+        for chunk_id, queue in chunks:
+            send_chunk.apply_async(args=[chunk_id], queue=queue, producer=producer)
 
 
 @app.task(name="tasks.send_chunk", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)

@@ -1,0 +1,79 @@
+"""A throw-away stack for benchmarks: a temp dir, embedded Redis, the simulator, the database of your choice."""
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, start_embedded_redis, wait_for
+
+ACCOUNTS = """
+[accounts.voice]
+provider = "emay_voice"
+base_url = "{sim}"
+app_id = "EUCP-EMY-BENCH-VOICE"
+secret_key = "0123456789abcdef"
+"""
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def database_url(workdir: Path) -> str:
+    """MSGRELAY_BENCH_DB=postgresql uses MSGRELAY_BENCH_PG_URL (schema reset); default a fresh SQLite file."""
+    if os.environ.get("MSGRELAY_BENCH_DB") == "postgresql":
+        return os.environ.get("MSGRELAY_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    return f"sqlite:///{workdir / 'bench.db'}"
+
+
+@contextmanager
+def bench_env(*, with_simulator: bool = True, report_delay_s: float = 1.0):
+    """Set MSGRELAY_* for a fresh database, embedded Redis and (optionally) the simulator; yields (sup, env, sim_url)."""
+    workdir = Path(tempfile.mkdtemp(prefix="msgrelay-bench-"))
+    sup = Supervisor(workdir / "logs")
+    try:
+        sim_port = free_port()
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        (workdir / "accounts.toml").write_text(ACCOUNTS.format(sim=sim_url))
+        url = database_url(workdir)
+        os.environ.update({
+            "MSGRELAY_DATABASE_URL": url, "MSGRELAY_ACCOUNTS_FILE": str(workdir / "accounts.toml"),
+            "MSGRELAY_POLL_REPORTS_EVERY_S": "1", "MSGRELAY_SWEEP_EVERY_S": "5",
+        })
+        os.environ["MSGRELAY_BROKER_URL"] = start_embedded_redis(sup, workdir)
+        from msgrelay.settings import get_settings
+        get_settings.cache_clear()
+        _reset_schema(url)
+        if with_simulator:
+            sup.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay",
+                                                 str(report_delay_s)), dict(os.environ))
+            wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="simulator")
+        yield sup, dict(os.environ), sim_url
+    finally:
+        sup.stop_all()
+
+
+def _reset_schema(url: str) -> None:
+    from sqlalchemy import text
+
+    from models import get_engine
+    from models.migrate import upgrade
+    if url.startswith("postgresql"):
+        with get_engine(url).begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade(url)
+
+
+def timed(label: str):
+    """Context manager printing how long the block took."""
+    @contextmanager
+    def _block():
+        started = time.perf_counter()
+        yield
+        print(f"{label}: {time.perf_counter() - started:.2f}s")
+    return _block()
