@@ -14,15 +14,14 @@ from typing import Any, ClassVar
 
 from msgrelay.statuses import MessageStatus
 from providers.base import Accepted, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec
-from providers.emay_common import beijing_timestamp, load_json, parse_beijing_time, sign, stripped_keys, trimmed
+from providers.emay_common import (
+    ErrorFactory, beijing_timestamp, load_json, parse_beijing_time, sign, stripped_keys, trimmed,
+)
 from providers.errors import (
     AccountError, AmbiguousError, InvalidInput, PermanentError, ProviderError, RateLimited, RecipientRejected,
     TransientError,
 )
-from providers.intl_numbers import NumberRefused, normalise_number, region_for
-from providers.validation import (
-    EMPTY_RULE, require_nonempty, require_text, shown, validate_custom_ids, validate_options,
-) if False else None  # noqa: E501  (replaced below; keeps the import list readable)
+from providers.intl_numbers import EMAY_FORM, NumberRefused, normalise_number, region_for
 from providers.validation import require_nonempty, require_text, shown, validate_custom_ids, validate_options
 
 SINGLE, BATCH, PERSONAL = "/inter/sendSingleIMS", "/inter/sendBatchIMS", "/inter/sendPersonalityIMS"
@@ -43,7 +42,6 @@ CODE_MESSAGES: Mapping[str, str] = {
     "ERROR_CUSTOM_IMSID": "自定义消息 ID 过长", "ERROR_LONG_CONTENT": "短信内容过长",
     "ERROR_TIMESTAMP": "时间戳错误", "ERROR_SIGN": "签名错误",
 }
-ErrorFactory = Any
 _credentials: ErrorFactory = partial(AccountError, reason="credentials")
 #: answer code → error family (None: success); every code of table 3, plus two Emay-wide codes
 CODE_FAMILIES: Mapping[str, ErrorFactory | None] = {
@@ -124,13 +122,10 @@ def validate_send(spec: SendSpec, recipients: Sequence[Recipient]) -> None:
             require_text(f"recipients[{i}].content", recipient.content, CONTENT_MAX_CHARS)
         elif spec.content is None:
             raise InvalidInput(f"recipients[{i}].content", "is required when the job has no content")
-        if not isinstance(recipient.mobile, str) or not EMAY_MOBILE.fullmatch(recipient.mobile):
+        if not isinstance(recipient.mobile, str) or not EMAY_FORM.fullmatch(recipient.mobile):
             raise InvalidInput(f"recipients[{i}].mobile", f"must be 00 + country code + number, got "
                                                           f"{shown(recipient.mobile)}")
     validate_custom_ids(recipients, CUSTOM_ID_MAX_CHARS)
-
-
-from providers.intl_numbers import EMAY_FORM as EMAY_MOBILE  # noqa: E402
 
 
 def signed_body(account: Any, now: datetime, **fields: Any) -> dict[str, Any]:
