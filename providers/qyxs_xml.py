@@ -1,7 +1,9 @@
 """The XML answers of 企业信使 (document 003, as DESIGN §5 reads it), parsed with `defusedxml`.
 
 Shapes (children of `<returnsms>`; tag names compared case-insensitively, text trimmed):
-    send, overage, checkkeyword   returnstatus, message, remainpoint, taskID, successCounts / payinfo, overage, sendTotal
+    send                          returnstatus, message, remainpoint, taskID, successCounts
+    overage (balance)             returnstatus, message, payinfo, overage, sendTotal
+    checkkeyword                  message
     statusApi.aspx (reports)      <statusbox> mobile, taskid, status, receivetime, errorcode </statusbox> …
     callApi.aspx (inbound)        <callbox> mobile, taskid, content, receivetime </callbox> …
     query errors                  <errorstatus> error, remark </errorstatus>

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import json
 
 import pytest
@@ -69,11 +70,10 @@ def encrypt(secret: str, payload: dict) -> bytes:
 
 
 def test_encrypted_push_is_decoded_and_applied(api, sim):
-    # given a submitted notify job whose reports the provider pushes (encrypted) instead of answering polls
-    sim.post("push", {"app_id": "EUCP-EMY-TEST-PUSH", "url": str(api.base_url), "encrypted": True})
+    # given a submitted notify job of an account whose reports are pushed, not polled
     from msgrelay.accounts import get_accounts
     token = get_accounts()["pushed"].callback_token.get_secret_value()
-    # the in-process TestClient cannot receive the simulator's push, so replay one the way Emay sends it
+    # a push built here the way Emay builds one, with states chosen by the test
     job_id = api.post("/v1/jobs", json={"account": "pushed", "kind": "notify", "content": "通知",
                                         "recipients": ["13900000001", "13900000002"]}).json()["id"]
     from tests.e2e.conftest import wait_until
@@ -127,3 +127,38 @@ def test_bad_pushes_are_refused_without_a_500(api, path, headers, body, status):
 
 def test_unknown_job_is_404(api):
     assert api.get("/v1/jobs/999999").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def live_api(stack):
+    """The real API process (uvicorn) on a free port, so the simulator can push to it over HTTP."""
+    from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
+    from tests.conftest import TEST_DIR
+    port = free_port()
+    sup = Supervisor(TEST_DIR / "logs")
+    sup.start("api-push", msgrelay_argv("api", "--port", str(port)), dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: http_ok(url + "/healthz"), what="the API", timeout_s=60)
+    yield url
+    sup.stop_all()
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_simulator_pushes_reports_to_the_running_api(live_api, api, sim, encrypted):
+    # given the provider pushes this account's reports to our callback URL
+    from msgrelay.accounts import get_accounts
+    token = get_accounts()["pushed"].callback_token.get_secret_value()
+    sim.post("push", {"app_id": "EUCP-EMY-TEST-PUSH", "url": f"{live_api}/callbacks/emay/pushed/{token}",
+                      "encrypted": encrypted})
+    # when a job is sent
+    job_id = api.post("/v1/jobs", json={"account": "pushed", "kind": "notify", "content": "通知",
+                                        "recipients": [f"1890000{i:04d}" for i in range(40)]}).json()["id"]
+    # then every report arrives by push (this account is never polled) and matches the simulator's outcomes
+    view = wait_done(job_id, timeout_s=30)
+    uid = job_uid(job_id)
+    outcomes = {c: s.strip() for c, s in sim.get("outcomes")["by_custom_id"].items() if c.startswith(uid)}
+    expected = {"delivered": 0, "failed": 0, "expired": 0}
+    for state in outcomes.values():
+        expected["delivered" if state == "SUCCESS" else "expired" if state == "TIMEOUT" else "failed"] += 1
+    assert {k: view["counts"][k] for k in expected} == expected
+    assert sim.get("stats")["pushes"]["delivered_reports"] == 40
