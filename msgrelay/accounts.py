@@ -43,6 +43,7 @@ class IhuyiAccount(_Account):
     api_id: str = Field(min_length=1)
     api_key: SecretStr
     product_id: int
+    mms_max_kb: int = Field(default=300, gt=0, description="size cap of one MMS (text + decoded media), in KB")
 
 
 class QyxsAccount(_Account):

@@ -8,7 +8,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlmodel import Session
 
 from models import Message, RawReport, session_scope, utcnow
-from models.bulk import update_messages_by_id
+from models.bulk import update_by_id, update_messages_by_id
 from msgrelay.accounts import Account
 from msgrelay.jobs import finalize_jobs
 from msgrelay.redis_tools import account_lock
@@ -81,8 +81,7 @@ def _apply(session: Session, raws: Sequence[RawReport]) -> int:
             changes[msg.id] = {"id": msg.id, "status": current, "provider_state": raw.state,
                                "provider_desc": raw.desc, "reported_at": raw.reported_at or now, "updated_at": now}
     update_messages_by_id(session, list(changes.values()))
-    if matched:
-        session.execute(update(RawReport), matched)
+    update_by_id(session, RawReport, matched)
     finalize_jobs(session, jobs)
     return len(matched)
 
@@ -98,8 +97,13 @@ def ingest(account: Account, reports: Sequence[Report], source: str) -> int:
 def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
     """Drain the account's report query until a short page, under a per-account lock."""
     provider = get_provider(account.provider)
-    if provider is None or not provider.has_report_query or not account.poll_reports:
+    if provider is None:
         return {"fetched": 0, "matched": 0}
+    if not provider.has_report_query or not account.poll_reports:
+        # pushed reports only: nothing to fetch, but a push that came before its submission was recorded
+        # (ihuyi pushes a stalled request's receipts before the retry learns its task_id) waits to be matched
+        with session_scope() as session:
+            return {"fetched": 0, "matched": match_reports(session, account=account.name)}
     lock = account_lock(account.name, "poll-reports", timeout_s=max(60.0, settings.http_read_timeout_s * 4))
     if not lock.acquire():
         return {"fetched": 0, "matched": 0, "locked": 1}
@@ -125,6 +129,5 @@ def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
 
 
 def accounts_to_poll(accounts: Mapping[str, Account]) -> list[str]:
-    """Names of accounts whose provider has a report query and that poll."""
-    return [n for n, a in accounts.items()
-            if a.poll_reports and (p := get_provider(a.provider)) is not None and p.has_report_query]
+    """Names of accounts to poll: with a report query to drain, or pushed reports waiting for their match."""
+    return [n for n, a in accounts.items() if get_provider(a.provider) is not None]
