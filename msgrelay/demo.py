@@ -33,6 +33,19 @@ provider = "emay_voice_sms"
 base_url = "{sim_url}"
 app_id = "EUCP-EMY-DEMO-JOIN"
 secret_key = "{secrets.token_hex(8)}"
+
+[accounts.intl]
+provider = "emay_ims"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-DEMO-IMS"
+secret_key = "{secrets.token_hex(8)}"
+
+[accounts.sms]
+provider = "qyxs_sms"
+base_url = "{sim_url}"
+userid = "88"
+account = "demo"
+password = "{secrets.token_urlsafe(12)}"
 """, encoding="utf-8")
 
 
@@ -50,6 +63,14 @@ def demo_jobs(notify_recipients: int) -> list[dict]:
     ]
     jobs += [dict(account="voice", kind="vfcode", recipients=[f"1370000000{i}"], content=f"{1234 + i * 1111}")
              for i in range(3)]
+    jobs += [
+        dict(account="intl", kind="ims", recipients=[f"+614{12000000 + i:08d}" for i in range(700)],
+             content="Your parcel has arrived. 您的包裹已到达。"),
+        dict(account="intl", kind="ims", content=None,
+             recipients=[{"mobile": f"+852912345{i:02d}", "content": f"Dear customer {i}, your code is {4000 + i}"}
+                         for i in range(10)]),
+        dict(account="sms", kind="sms", recipients=mobiles("188", 2500), content="【示例】您的订单已发货，回复TD退订"),
+    ]
     return jobs
 
 
@@ -66,7 +87,7 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
         "MSGRELAY_DATABASE_URL": f"sqlite:///{workdir / 'demo.db'}",
         "MSGRELAY_ACCOUNTS_FILE": str(workdir / "accounts.toml"),
         "MSGRELAY_POLL_REPORTS_EVERY_S": "1", "MSGRELAY_SWEEP_EVERY_S": "2", "MSGRELAY_POLL_BALANCES_EVERY_S": "10",
-        "MSGRELAY_REPORT_EXPIRY_S": "120", "MSGRELAY_HTTP_READ_TIMEOUT_S": "10",
+        "MSGRELAY_REPORT_EXPIRY_S": "120", "MSGRELAY_HTTP_READ_TIMEOUT_S": "10", "MSGRELAY_POLL_INBOUND_EVERY_S": "2",
     })
     _reload_settings()
     from models.migrate import upgrade
@@ -85,6 +106,7 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
         job_ids = _submit_all(notify_recipients, console)
         _watch(job_ids, console, stack.sup)
         console.print(_summary(job_ids, requests.get(sim_url + "/_sim/stats", timeout=5).json()))
+        console.print(_inbound_table())
         console.print(f"API  {stack.api_url}/docs   (jobs: {stack.api_url}/v1/jobs)\n"
                       f"Flower {stack.flower_url}\nlogs {workdir / 'logs'}   database {workdir / 'demo.db'}")
         if not exit_after:
@@ -144,6 +166,19 @@ def _watch(job_ids: list[int], console: Console, sup: Supervisor) -> None:
                 raise RuntimeError(f"{', '.join(dead)} exited; see the logs")
             time.sleep(0.5)
     console.print("[yellow]timed out waiting for the jobs[/yellow]")
+
+
+def _inbound_table(wait_s: float = 6.0) -> Table:
+    """Replies the simulator's recipients sent back, as polled by beat (waits a few polls for them)."""
+    from msgrelay.inbound import list_inbound
+
+    deadline = time.monotonic() + wait_s
+    while not (rows := list_inbound(limit=10)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    table = Table("account", "from", "reply", "received at", title="inbound messages (newest 10)")
+    for m in rows:
+        table.add_row(m["account"], m["mobile"], m["content"], m["received_at"] or "")
+    return table
 
 
 def _summary(job_ids: list[int], sim_stats: dict) -> Table:

@@ -17,10 +17,10 @@ from msgrelay.accounts import Account
 from msgrelay.settings import Settings, get_settings
 from providers.base import http_send
 from providers.errors import InvalidInput
-from providers.ihuyi_mms import (
-    TITLE_MAX_CHARS, TemplateAudit, build_template_request, parse_template_response,
+from providers.ihuyi_mms import TemplateAudit, build_template_request, parse_template_response
+from providers.mms_content import (
+    DEFAULT_MAX_KB, TITLE_MAX_CHARS, check_size, summary, validate_frames, validate_sign_name,
 )
-from providers.mms_content import DEFAULT_MAX_KB, check_size, summary, validate_frames, validate_sign_name
 from providers.validation import require_text
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"

@@ -29,15 +29,12 @@ from providers.errors import (
     TransientError,
 )
 from providers.mms_content import (
-    DEFAULT_MAX_KB, check_size, content_size, frames_of, validate_frames, validate_sign_name,
+    DEFAULT_MAX_KB, MMS_OPTIONS, check_size, content_size, frames_of, int_option, validate_send,
 )
-from providers.validation import require_nonempty, require_text, shown, validate_mainland_mobiles, validate_options
 
 MAX_PHONES = 10_000
-TITLE_MAX_CHARS = 64  # ours: the document gives no limit
 KINDS: Mapping[str, KindSpec] = {
-    "mms": KindSpec("/mms/v1/batchSend", MAX_PHONES, "bulk",
-                    frozenset({"title", "sign_name", "template_id", "product_id"})),
+    "mms": KindSpec("/mms/v1/batchSend", MAX_PHONES, "bulk", MMS_OPTIONS),
 }
 OK = "OK"
 DELIVERED = "DELIVERED"  # 6.2: the receipt code of success; any other code is a failure
@@ -130,47 +127,6 @@ def checked_answer(response: HttpResponse, *, sending: bool) -> dict[str, Any]:
     return payload
 
 
-def _int_option(options: Mapping[str, Any], name: str) -> int | None:
-    """An integer option (int or digit string), None when absent."""
-    value = options.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise InvalidInput(f"options.{name}", f"must be a positive integer, got {shown(value)}")
-    if int(value) <= 0:
-        raise InvalidInput(f"options.{name}", f"must be a positive integer, got {shown(value)}")
-    return int(value)
-
-
-def validate_send(spec: SendSpec, recipients: Sequence[Recipient]) -> None:
-    """Refuse an MMS job the document's rules would refuse, naming the field and the rule."""
-    if spec.kind not in KINDS:
-        raise InvalidInput("kind", f"ihuyi_mms sends kind 'mms', got {shown(spec.kind)}")
-    options = spec.options or {}
-    validate_options(spec.kind, options, KINDS["mms"].options)
-    _int_option(options, "product_id")
-    template_id = _int_option(options, "template_id")
-    if template_id is not None and spec.content is not None:
-        raise InvalidInput("content", "give either content or options.template_id, not both "
-                                      "(ihuyi would send the content and ignore the template)")
-    if template_id is None:
-        validate_frames(spec.content)
-        require_text("options.title", options.get("title"), TITLE_MAX_CHARS)
-    elif options.get("title") is not None:
-        require_text("options.title", options.get("title"), TITLE_MAX_CHARS)
-    validate_sign_name(options.get("sign_name"), required=template_id is None)
-    require_nonempty(recipients)
-    seen: set[str] = set()
-    for i, recipient in enumerate(recipients):
-        if recipient.content is not None:
-            raise InvalidInput(f"recipients[{i}].content", "an MMS job sends the same frames to everyone")
-        if recipient.mobile in seen:  # receipts name a recipient by task_id + phone only
-            raise InvalidInput(f"recipients[{i}].mobile", f"{recipient.mobile} is listed twice: ihuyi receipts "
-                                                          "tell recipients apart by phone")
-        seen.add(recipient.mobile)
-    validate_mainland_mobiles(recipients)
-
-
 def send_time_text(send_at: datetime | None, now: datetime) -> str | None:
     """`send_time` (Beijing "YYYY-MM-DD HH:MM:SS") for a send_at still ahead; None for now or the past."""
     if send_at is None or send_at <= now:
@@ -185,12 +141,12 @@ def build_send_request(account: Any, spec: SendSpec, batch: Sequence[Recipient],
         raise ValueError(f"batchSend takes 1 to {MAX_PHONES} phones, got {len(batch)}")
     options = spec.options or {}
     body: dict[str, Any] = public_params(account, now, request_id)
-    body["product_id"] = _int_option(options, "product_id") or account.product_id
+    body["product_id"] = int_option(options, "product_id") or account.product_id
     body["phone"] = [r.mobile for r in batch]
     for name in ("sign_name", "title"):
         if options.get(name):
             body[name] = options[name]
-    template_id = _int_option(options, "template_id")
+    template_id = int_option(options, "template_id")
     if template_id is not None:
         body["template_id"] = template_id
     else:
@@ -350,7 +306,7 @@ class IhuyiMms(Provider):
         """The account's size cap, and a template the audit is known to have rejected."""
         if spec.content is not None:
             check_size(content_size(spec.content), getattr(account, "mms_max_kb", None) or DEFAULT_MAX_KB)
-        template_id = _int_option(spec.options or {}, "template_id")
+        template_id = int_option(spec.options or {}, "template_id")
         if template_id is not None:
             from msgrelay.templates import rejection  # the templates table; imported late to avoid a cycle
             reason = rejection(account.name, str(template_id))

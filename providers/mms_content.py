@@ -1,4 +1,5 @@
-"""ihuyi MMS content (document 002, 9.1): frames of at most one text and one media item, media in base64.
+"""ihuyi MMS content and jobs (document 002, 3.3 and 9.1): frames of at most one text and one media item,
+media in base64; a signature in 【】 and a title unless a template is named.
 
 Pure validators, run at submission and at template creation before anything is written or sent; each
 refusal is an InvalidInput naming the item (``content[2][1].ext_type``) and the rule. The total size is
@@ -9,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from providers.base import Recipient, SendSpec
 from providers.errors import InvalidInput
-from providers.validation import shown
+from providers.validation import require_nonempty, require_text, shown, validate_mainland_mobiles, validate_options
 
 TEXT_EXT = "txt"  # the document's example writes every text item with ext_type "txt"
 MEDIA_EXTS: Mapping[str, tuple[str, ...]] = {
@@ -29,6 +31,8 @@ KB = 1024
 SIGN_NAME = re.compile(r"【[^【】]{2,16}】")
 SIGN_NAME_RULE = "must be the company or shop name in 【】, 2 to 16 characters inside, e.g. 【互亿无线】"
 _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+MMS_OPTIONS = frozenset({"title", "sign_name", "template_id", "product_id"})  # 3.3's own names
+TITLE_MAX_CHARS = 64  # ours: the document gives no limit
 
 
 def _is_mp3(head: bytes) -> bool:
@@ -131,17 +135,15 @@ def check_size(size: int, max_kb: int = DEFAULT_MAX_KB, *, field: str = "content
                                   "for this account (its `mms_max_kb`)")
 
 
+def _decoded_len(data: str) -> int:
+    """Bytes a padded base64 text decodes to, without decoding it."""
+    return len(data) * 3 // 4 - data[-2:].count("=")
+
+
 def content_size(content: Any) -> int:
-    """Size in bytes of already-validated content, without decoding the media (base64 length arithmetic)."""
-    size = 0
-    for frame in frames_of(content):
-        for item in frame:
-            data = item["data"]
-            if item["con_type"] == "text":
-                size += len(data.encode("utf-8"))
-            else:
-                size += len(data) * 3 // 4 - data[-2:].count("=")
-    return size
+    """Size in bytes of already-validated content, without decoding the media."""
+    return sum(len(item["data"].encode("utf-8")) if item["con_type"] == "text" else _decoded_len(item["data"])
+               for frame in frames_of(content) for item in frame)
 
 
 def validate_sign_name(value: Any, *, field: str = "options.sign_name", required: bool) -> str | None:
@@ -157,15 +159,46 @@ def validate_sign_name(value: Any, *, field: str = "options.sign_name", required
 
 def summary(content: Any) -> list[list[dict[str, Any]]]:
     """The frames without media bytes (text kept, media as its size): what the templates table stores."""
-    out = []
-    for frame in frames_of(content):
-        items = []
-        for item in frame:
-            if item["con_type"] == "text":
-                items.append({"con_type": "text", "ext_type": item["ext_type"], "data": item["data"]})
-            else:
-                data = item["data"]
-                items.append({"con_type": item["con_type"], "ext_type": item["ext_type"],
-                              "bytes": len(data) * 3 // 4 - data[-2:].count("=")})
-        out.append(items)
-    return out
+    return [[dict(item) if item["con_type"] == "text" else
+             {"con_type": item["con_type"], "ext_type": item["ext_type"], "bytes": _decoded_len(item["data"])}
+             for item in frame] for frame in frames_of(content)]
+
+
+def int_option(options: Mapping[str, Any], name: str) -> int | None:
+    """An integer option (int or digit string), None when absent."""
+    value = options.get(name)
+    if value is None or value == "":
+        return None
+    digits = isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit())
+    if isinstance(value, bool) or not digits or int(value) <= 0:
+        raise InvalidInput(f"options.{name}", f"must be a positive integer, got {shown(value)}")
+    return int(value)
+
+
+def validate_send(spec: SendSpec, recipients: Sequence[Recipient]) -> None:
+    """Refuse an MMS job the document's rules would refuse, naming the field and the rule."""
+    if spec.kind != "mms":
+        raise InvalidInput("kind", f"ihuyi_mms sends kind 'mms', got {shown(spec.kind)}")
+    options = spec.options or {}
+    validate_options(spec.kind, options, MMS_OPTIONS)
+    int_option(options, "product_id")
+    template_id = int_option(options, "template_id")
+    if template_id is not None and spec.content is not None:
+        raise InvalidInput("content", "give either content or options.template_id, not both "
+                                      "(ihuyi would send the content and ignore the template)")
+    if template_id is None:
+        validate_frames(spec.content)
+        require_text("options.title", options.get("title"), TITLE_MAX_CHARS)
+    elif options.get("title") is not None:
+        require_text("options.title", options.get("title"), TITLE_MAX_CHARS)
+    validate_sign_name(options.get("sign_name"), required=template_id is None)
+    require_nonempty(recipients)
+    seen: set[str] = set()
+    for i, recipient in enumerate(recipients):
+        if recipient.content is not None:
+            raise InvalidInput(f"recipients[{i}].content", "an MMS job sends the same frames to everyone")
+        if recipient.mobile in seen:  # receipts name a recipient by task_id + phone only
+            raise InvalidInput(f"recipients[{i}].mobile", f"{recipient.mobile} is listed twice: ihuyi receipts "
+                                                          "tell recipients apart by phone")
+        seen.add(recipient.mobile)
+    validate_mainland_mobiles(recipients)

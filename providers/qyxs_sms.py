@@ -88,10 +88,17 @@ def error_for_message(message: str) -> ProviderError:
     return factory(code, message or "Faild without a message")
 
 
-def credentials_form(account: Any, action: str, **extra: str) -> dict[str, str]:
+class Form(dict):
+    """A form whose repr hides the password: the platform wants it in clear, logs and tracebacks must not."""
+
+    def __repr__(self) -> str:
+        return repr({k: ("**********" if k == "password" else v) for k, v in self.items()})
+
+
+def credentials_form(account: Any, action: str, **extra: str) -> Form:
     """action, userid, account, password (in the document's order), then `extra`."""
-    return {"action": action, "userid": account.userid, "account": account.account,
-            "password": account.password.get_secret_value(), **extra}
+    return Form(action=action, userid=account.userid, account=account.account,
+                password=account.password.get_secret_value(), **extra)
 
 
 def send_time(spec: SendSpec, now: datetime) -> str:

@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -42,7 +42,7 @@ from providers.simulator.state import ReportRef, SimState
 log = logging.getLogger("msgrelay.simulator.ihuyi")
 BEIJING = timezone(timedelta(hours=8))
 SEND, BALANCE, TEMPLATE = "/mms/v1/batchSend", "/mms/v1/balance", "/mms/v1/templateCreate"
-MAX_PHONES, DEDUP_S, PUSH_BATCH, PUSH_ATTEMPTS, IDLE_S = 10_000, 7200.0, 500, 3, 0.05
+MAX_PHONES, DEDUP_S, PUSH_BATCH, PUSH_ATTEMPTS, IDLE_S = 10_000, 7200.0, 1000, 3, 0.05
 MOBILE = re.compile(r"1[3-9][0-9]{9}")
 SIGN_NAME = re.compile(r"【[^【】]+】")
 EXTS = {"image": ("jpg", "jpeg", "png", "gif"), "audio": ("mp3",), "video": ("mp4",)}
@@ -124,19 +124,8 @@ def receipt_json(ref: ReportRef) -> dict:
     record, i = ref
     code = record.states[i]
     return {"task_id": record.provider_id(0), "phone": record.mobiles[i], "code": code,
-            "message": RECEIPT_WORDS.get(code, code), "send_time": beijing(record.at), "report_time": beijing(time.time())}
-
-
-@dataclass
-class PushConfig:
-    """Where one api_id's pushes go, and how."""
-
-    receipt_url: str | None = None
-    mo_url: str | None = None
-    template_url: str | None = None
-    mo_rate: float = 0.02
-    repeat: int = 1
-    retry_s: float = 0.2  # ihuyi waits 60 s, then 120 s more ("每次间隔叠加60秒"): scaled down
+            "message": RECEIPT_WORDS.get(code, code), "send_time": beijing(record.at),
+            "report_time": beijing(time.time())}
 
 
 @dataclass
@@ -155,13 +144,15 @@ class SimTemplate:
 
 
 class PushIn(BaseModel):
+    """Where one api_id's pushes go, and how."""
+
     api_id: str
     receipt_url: str | None = None
     mo_url: str | None = None
     template_url: str | None = None
     mo_rate: float = Field(0.02, ge=0, le=1)
     repeat: int = Field(1, ge=1, le=5)
-    retry_s: float = Field(0.2, ge=0, le=60)
+    retry_s: float = Field(0.2, ge=0, le=60)  # ihuyi waits 60 s, then 120 s more ("每次间隔叠加60秒")
 
 
 class AuditIn(BaseModel):
@@ -197,7 +188,7 @@ class IhuyiSim:
         self.answers: dict[tuple[str, str], tuple[dict, float]] = {}
         self.log: list[dict] = []
         self.templates: dict[int, SimTemplate] = {}
-        self.push: dict[str, PushConfig] = {}
+        self.push: dict[str, PushIn] = {}
         self.products: dict[str, dict[int, str]] = {}
         self.max_bytes = 300 * 1024
         self.stats: Counter[str] = Counter()
@@ -249,7 +240,7 @@ class IhuyiSim:
             if not busy:
                 time.sleep(IDLE_S)
 
-    def deliver(self, url: str, body: Any, cfg: PushConfig, kind: str) -> bool:
+    def deliver(self, url: str, body: Any, cfg: PushIn, kind: str) -> bool:
         """POST up to 3 times, waiting longer each time, until the answer is `success`; then `repeat` − 1 more."""
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=UTF-8"}
@@ -259,15 +250,20 @@ class IhuyiSim:
             self.count(f"{kind}_attempts")
             try:
                 if self.http.post(url, data=data, headers=headers, timeout=10).text.strip() == "success":
-                    self.count(f"{kind}_delivered")
-                    for _ in range(cfg.repeat - 1):
-                        self.count(f"{kind}_repeated")
-                        self.http.post(url, data=data, headers=headers, timeout=10)
-                    return True
+                    break
             except requests.RequestException as exc:
                 log.info("ihuyi %s push failed: %s", kind, type(exc).__name__)
-        self.count(f"{kind}_failed")  # ihuyi gives up after 3 pushes
-        return False
+        else:
+            self.count(f"{kind}_failed")  # ihuyi gives up after 3 pushes
+            return False
+        self.count(f"{kind}_delivered")
+        for _ in range(cfg.repeat - 1):
+            self.count(f"{kind}_repeated")
+            try:
+                self.http.post(url, data=data, headers=headers, timeout=10)
+            except requests.RequestException:
+                pass  # the first delivery counted; a repeat is extra
+        return True
 
 
 def ihuyi_router(state: SimState) -> APIRouter:
@@ -398,7 +394,7 @@ def ihuyi_router(state: SimState) -> APIRouter:
     def set_push(body: PushIn) -> dict:
         with ih.lock:
             known(body.api_id)
-            ih.push[body.api_id] = PushConfig(**body.model_dump(exclude={"api_id"}))
+            ih.push[body.api_id] = body
         ih.ensure_pusher()
         return body.model_dump()
 

@@ -102,7 +102,7 @@ def test_injected_5xx_still_accepts_every_recipient_once(api, sim):
 
 @pytest.mark.parametrize(("recipients", "options", "field", "says"), [
     (["+61412000001", "+86 138 0013 8000"], None, "recipients[1].mobile", "domestic"),
-    (["+61412000001", "+61 41"], None, "recipients[1].mobile", "phone number"),
+    (["+61412000001", "+61 41"], None, "recipients[1].mobile", "valid"),
     (["61412000001"], None, "recipients[0].mobile", "options.country"),
     ([{"mobile": "+61412000001", "custom_id": "x" * 33}], None, "recipients[0].custom_id", "32"),
     (["+61412000001"], {"country": "Atlantis"}, "options.country", "ISO"),

@@ -18,8 +18,9 @@ from providers.errors import (
 from providers.ihuyi_mms import (
     CODE_FAMILIES, IhuyiMms, build_balance_request, build_send_request, build_template_request, error_for_code,
     parse_balance_response, parse_mo_push, parse_receipt_push, parse_send_response, parse_template_push,
-    parse_template_response, public_params, sign, validate_send,
+    parse_template_response, public_params, sign,
 )
+from providers.mms_content import validate_send
 
 API_ID = "2RYN7CQHL1M"  # the document's example api_id (1.5 / 2), its masked tail left off
 API_KEY = "mms-key-3f9a77c2d1"

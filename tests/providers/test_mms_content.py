@@ -69,7 +69,8 @@ def test_each_extension_with_its_own_bytes_is_valid(ext, data):
     ({"frames": []}, "content", "non-empty list"),
     ([[]], "content[0]", "non-empty list"),
     ([text()], "content[0]", "non-empty list"),  # an item where a frame belongs
-    ([[text(), media("image", "png", PNG), media("image", "gif", GIF)]], "content[0]", "at most one text and one media"),
+    ([[text(), media("image", "png", PNG), media("image", "gif", GIF)]], "content[0]",
+     "at most one text and one media"),
     ([[media("image", "png", PNG), media("audio", "mp3", MP3)]], "content[0]", "at most one text and one media"),
     ([[text("a"), text("b")]], "content[0]", "at most one text"),
     ([[media("image", "exe", EXE)]], "content[0][0].ext_type", "jpg, jpeg, png, gif"),

@@ -64,7 +64,8 @@ def test_send_time_empty_means_at_once(send_at: datetime | None, expected: str) 
 def test_checkcontent_follows_the_option_then_the_account() -> None:
     checked = ACCOUNT.model_copy(update={"check_content": True})
     assert build_send_request(checked, SendSpec("sms", "x"), TWO, NOW).form["checkcontent"] == "1"
-    assert build_send_request(checked, SendSpec("sms", "x", {"checkcontent": "0"}), TWO, NOW).form["checkcontent"] == "0"
+    unchecked = SendSpec("sms", "x", {"checkcontent": "0"})
+    assert build_send_request(checked, unchecked, TWO, NOW).form["checkcontent"] == "0"
 
 
 @pytest.mark.parametrize("status", ["Success", "Sucess", "success"])
@@ -141,6 +142,11 @@ def test_inbound_answer_of_chapter_five() -> None:
     assert got[0].received_at == datetime(2021, 12, 2, 22, 12, 11, tzinfo=BEIJING)
 
 
+def test_the_password_is_sent_but_never_shown() -> None:
+    request = build_balance_request(ACCOUNT)
+    assert request.form["password"] == "密码" and "密码" not in repr(request) and "**" in str(request.form)
+
+
 def test_queries_and_balance_forms() -> None:
     assert build_query_request(ACCOUNT, "/statusApi.aspx").form == {
         "action": "query", "userid": "12", "account": "账号", "password": "密码"}
@@ -205,3 +211,21 @@ def test_limits_and_flags() -> None:
     assert SMS.max_batch(ACCOUNT.model_copy(update={"max_batch": 200}), "sms") == 200
     assert SMS.native_schedule and SMS.has_inbound_query and SMS.queue_for("sms", 1) == "bulk"
     SMS.precheck(ACCOUNT, SendSpec("sms", "hi"))  # no check_content: no request at all
+
+
+@pytest.mark.parametrize(("answer", "field", "says"), [
+    (ok(f"{HEAD}<returnsms><message>包含非法字符：赌博</message></returnsms>"), "content", "包含非法字符：赌博"),
+    (ok(f"{HEAD}<returnsms><message>用户名或密码错误</message></returnsms>"), "account", "QYXS_AUTH"),
+    (TransientError("HTTP_503", "/sms.aspx"), "content", "try again"),
+])
+def test_precheck_refuses_before_anything_is_written(monkeypatch, answer, field: str, says: str) -> None:
+    def fake_send(base_url, request, **kw):
+        assert request.form["action"] == "checkkeyword"
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    monkeypatch.setattr("providers.qyxs_sms.http_send", fake_send)
+    checked = ACCOUNT.model_copy(update={"check_content": True})
+    with pytest.raises(InvalidInput) as caught:
+        SMS.precheck(checked, SendSpec("sms", "赌博"))
+    assert caught.value.field == field and says in caught.value.rule

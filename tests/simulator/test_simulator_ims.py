@@ -96,15 +96,15 @@ def test_documented_error_codes(ims: Ims, path: str, body: dict, code: str) -> N
     assert ims.control("GET", "/_sim/requests").json() == []
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    (signed(key="wrong", mobile=M1, content="hi"), "ERROR_SIGN"),
-    (signed(app_id="EUCP-NOBODY", mobile=M1, content="hi"), "ERROR_APPID"),
-    (signed(VOICE_APP, VOICE_KEY, mobile=M1, content="hi"), "ERROR_APPID"),  # a voice appId
-    (signed(offset_s=-600, mobile=M1, content="hi"), "ERROR_TIMESTAMP"),
-    ({"appId": IMS_APP, "mobile": M1, "content": "hi"}, "ERROR_PARAMS"),
+@pytest.mark.parametrize(("make_body", "code"), [  # bodies made at run time: timestamps must be fresh
+    (lambda: signed(key="wrong", mobile=M1, content="hi"), "ERROR_SIGN"),
+    (lambda: signed(app_id="EUCP-NOBODY", mobile=M1, content="hi"), "ERROR_APPID"),
+    (lambda: signed(VOICE_APP, VOICE_KEY, mobile=M1, content="hi"), "ERROR_APPID"),  # a voice appId
+    (lambda: signed(offset_s=-600, mobile=M1, content="hi"), "ERROR_TIMESTAMP"),
+    (lambda: {"appId": IMS_APP, "mobile": M1, "content": "hi"}, "ERROR_PARAMS"),
 ])
-def test_authentication(ims: Ims, body: dict, code: str) -> None:
-    assert ims.post("/inter/sendSingleIMS", body) == {"code": code}
+def test_authentication(ims: Ims, make_body, code: str) -> None:
+    assert ims.post("/inter/sendSingleIMS", make_body()) == {"code": code}
 
 
 def test_body_must_be_utf8_json(ims: Ims) -> None:

@@ -126,7 +126,8 @@ def test_reports_are_statusboxes_handed_out_once(qyxs: Qyxs) -> None:
     first = qyxs.call("/statusApi.aspx", action="query")
     second = qyxs.call("/statusApi.aspx", action="query")
     third = qyxs.call("/statusApi.aspx", action="query")
-    assert first["box"] == "statusbox" and (len(first["boxes"]), len(second["boxes"]), len(third["boxes"])) == (500, 100, 0)
+    assert first["box"] == "statusbox"
+    assert (len(first["boxes"]), len(second["boxes"]), len(third["boxes"])) == (500, 100, 0)
     box = first["boxes"][0]
     assert set(box) == {"mobile", "taskid", "status", "receivetime", "errorcode"} and box["taskid"] == task
     states = {b["mobile"]: b["status"] for b in first["boxes"] + second["boxes"]}
