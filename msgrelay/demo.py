@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
 
 DEMO_TIMEOUT_S = 600
+MMS_TOKEN = secrets.token_urlsafe(16)
+MMS_OPTIONS = {"title": "周末上新", "sign_name": "【示例商城】"}
 
 
 def write_accounts(path: Path, sim_url: str) -> None:
@@ -39,6 +41,14 @@ provider = "emay_ims"
 base_url = "{sim_url}"
 app_id = "EUCP-EMY-DEMO-IMS"
 secret_key = "{secrets.token_hex(8)}"
+
+[accounts.mms]
+provider = "ihuyi_mms"
+base_url = "{sim_url}"
+api_id = "DEMO-MMS-01"
+api_key = "{secrets.token_hex(12)}"
+product_id = 1001
+callback_token = "{MMS_TOKEN}"
 
 [accounts.sms]
 provider = "qyxs_sms"
@@ -74,6 +84,17 @@ def demo_jobs(notify_recipients: int) -> list[dict]:
     return jobs
 
 
+def mms_jobs(template_id: str | None) -> list[dict]:
+    """An MMS job of 25,000 with an image made on the fly, and a small one by an approved template."""
+    from msgrelay.mms_frames import sample_frames
+    jobs = [dict(account="mms", kind="mms", recipients=[f"135{i:08d}" for i in range(25_000)],
+                 content=sample_frames(), options=MMS_OPTIONS)]
+    if template_id:
+        jobs.append(dict(account="mms", kind="mms", recipients=[f"136{i:08d}" for i in range(200)],
+                         options={"template_id": int(template_id)}))
+    return jobs
+
+
 def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console: Console) -> int:
     """Start everything, send the sample jobs, show progress, print the summary."""
     workdir = workdir.absolute()
@@ -103,7 +124,8 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
         stack = start_stack(workdir, dict(os.environ), api_port=api_port, flower_port=flower_port, console=console)
         os.environ["MSGRELAY_BROKER_URL"] = stack.env["MSGRELAY_BROKER_URL"]
         _reload_settings()
-        job_ids = _submit_all(notify_recipients, console)
+        template_id = _mms_setup(sim_url, stack.api_url, console)
+        job_ids = _submit_all(demo_jobs(notify_recipients) + mms_jobs(template_id), console)
         _watch(job_ids, console, stack.sup)
         console.print(_summary(job_ids, requests.get(sim_url + "/_sim/stats", timeout=5).json()))
         console.print(_inbound_table())
@@ -128,11 +150,35 @@ def _reload_settings() -> None:
     get_settings.cache_clear()
 
 
-def _submit_all(notify_recipients: int, console: Console) -> list[int]:
+def _mms_setup(sim_url: str, api_url: str, console: Console) -> str | None:
+    """Point ihuyi's pushes at our API, create a template and wait for its audit (pushed back to us)."""
+    from msgrelay.accounts import get_accounts
+    from msgrelay.mms_frames import sample_frames
+    from msgrelay.templates import create_template, get_template
+
+    base = f"{api_url}/callbacks/ihuyi/mms/{MMS_TOKEN}"
+    requests.post(f"{sim_url}/_sim/ihuyi/push", timeout=5, json={
+        "api_id": "DEMO-MMS-01", "receipt_url": f"{base}/receipt", "mo_url": f"{base}/mo",
+        "template_url": f"{base}/template"}).raise_for_status()
+    made = create_template(get_accounts(), "mms", title="会员日模板", content=sample_frames("会员日全场八折"),
+                           sign_name="【示例商城】")
+    console.print(f"MMS template {made['template_id']} created: {made['status']}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = get_template("mms", made["template_id"])["status"]
+        if status != "pending":
+            console.print(f"MMS template {made['template_id']} audited by push: {status}")
+            return made["template_id"] if status == "approved" else None
+        time.sleep(0.3)
+    console.print("[yellow]MMS template audit did not arrive; skipping the template job[/yellow]")
+    return None
+
+
+def _submit_all(jobs: list[dict], console: Console) -> list[int]:
     from tasks import submit  # imported only now: the Celery app reads the broker URL set above
 
     ids = []
-    for spec in demo_jobs(notify_recipients):
+    for spec in jobs:
         started = time.perf_counter()
         done = submit(**spec)
         console.print(f"submitted job {done.id}: {spec['kind']} to {done.recipients} recipients in {done.chunks} "
@@ -168,16 +214,17 @@ def _watch(job_ids: list[int], console: Console, sup: Supervisor) -> None:
     console.print("[yellow]timed out waiting for the jobs[/yellow]")
 
 
-def _inbound_table(wait_s: float = 6.0) -> Table:
-    """Replies the simulator's recipients sent back, as polled by beat (waits a few polls for them)."""
+def _inbound_table(accounts: tuple[str, ...] = ("sms", "mms"), wait_s: float = 6.0) -> Table:
+    """Replies the simulator's recipients sent back (polled from 企业信使, pushed by ihuyi): newest 5 of each."""
     from msgrelay.inbound import list_inbound
 
     deadline = time.monotonic() + wait_s
-    while not (rows := list_inbound(limit=10)) and time.monotonic() < deadline:
+    while not all(list_inbound(account=a, limit=1) for a in accounts) and time.monotonic() < deadline:
         time.sleep(0.5)
-    table = Table("account", "from", "reply", "received at", title="inbound messages (newest 10)")
-    for m in rows:
-        table.add_row(m["account"], m["mobile"], m["content"], m["received_at"] or "")
+    table = Table("account", "from", "reply", "received at", title="inbound messages")
+    for account in accounts:
+        for m in list_inbound(account=account, limit=5):
+            table.add_row(m["account"], m["mobile"], m["content"], m["received_at"] or "")
     return table
 
 

@@ -67,7 +67,7 @@ def frames_from_cli(items: list[str]) -> list[list[dict[str, str]]]:
 
 def sample_png(width: int = 64, height: int = 64, rgb: tuple[int, int, int] = (230, 80, 40)) -> bytes:
     """A small valid PNG of one colour, made on the fly (the demo's and the tests' image frame)."""
-    def chunk(tag: bytes, data: bytes) -> bytes:
+    def chunk(tag: bytes, data: bytes) -> bytes:  # length, tag, data, CRC of tag + data
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     row = b"\x00" + bytes(rgb) * width  # filter byte 0, then RGB pixels

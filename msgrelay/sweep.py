@@ -57,9 +57,21 @@ def sweep(settings: Settings) -> SweepResult:
         result.requeued = len(rows)
     with session_scope() as session:  # chunks stuck in `sending`: the worker died mid-request
         lost = now - timedelta(seconds=settings.stale_sending_s)
-        chunks = list(session.scalars(_skip_locked(session, select(Chunk).where(
-            Chunk.status == ChunkStatus.SENDING, Chunk.updated_at < lost).limit(BATCH))))
-        for chunk in chunks:
+        rows = session.execute(_skip_locked(session, select(Chunk, Job.provider, Job.kind, Job.total)
+                               .join(Job, Job.id == Chunk.job_id)
+                               .where(Chunk.status == ChunkStatus.SENDING, Chunk.updated_at < lost).limit(BATCH))).all()
+        chunks = []
+        for chunk, provider_name, kind, total in rows:
+            provider = get_provider(provider_name)
+            if provider is not None and provider.idempotent_request_id and chunk.request_id:
+                # the provider drops a repeated request id: resending the same request is safe and
+                # recovers the provider's task id
+                chunk.status, chunk.updated_at, chunk.next_attempt_at = ChunkStatus.PENDING, now, now
+                chunk.error_code = "WORKER_LOST"
+                result.enqueue.append((chunk.id, provider.queue_for(kind, total)))
+                result.requeued += 1
+                continue
+            chunks.append(chunk)
             # The provider may have it: never resend; reports settle it, or expiry does.
             chunk.status, chunk.updated_at, chunk.error_code = ChunkStatus.UNKNOWN, now, "WORKER_LOST"
             session.execute(update(Message).where(

@@ -140,6 +140,7 @@ class SimTemplate:
     pushed: bool = False
 
     def status(self) -> str:
+        """pending until the audit is due, then approved or rejected."""
         return "pending" if time.monotonic() < self.due else "approved" if self.code == "SUCCESS" else "rejected"
 
 
@@ -156,6 +157,8 @@ class PushIn(BaseModel):
 
 
 class AuditIn(BaseModel):
+    """An operator's audit verdict for one template."""
+
     api_id: str
     template_id: int
     code: str = Field(pattern="^(SUCCESS|FAIL)$")
@@ -163,6 +166,8 @@ class AuditIn(BaseModel):
 
 
 class ProductIn(BaseModel):
+    """One more product of an api_id (shown by the balance query)."""
+
     api_id: str
     product_id: int
     product_name: str
@@ -194,13 +199,16 @@ class IhuyiSim:
         self.stats: Counter[str] = Counter()
 
     def count(self, key: str) -> None:
+        """Bump a push counter."""
         with self.lock:
             self.stats[key] += 1
 
     def products_of(self, api_id: str) -> dict[int, str]:
+        """The api_id's products: configured ones and those added by a control route."""
         return {**self.state.config.ihuyi_apps[api_id].products, **self.products.get(api_id, {})}
 
     def ensure_pusher(self) -> None:
+        """Start the push thread unless it runs (it stops by itself when no api_id has a push target)."""
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self.run, name="sim-ihuyi-pusher", daemon=True)
