@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from msgrelay.mms_frames import FRAME_HELP
 from providers.errors import ConfigError, InvalidInput
 
 app = typer.Typer(help="msgrelay: bulk voice, voice-SMS, international SMS, MMS and SMS.", no_args_is_help=True,
@@ -125,7 +126,7 @@ def _read_recipients(to: str) -> list:
 def send(account: str, kind: str,
          to: str = typer.Option(..., "--to", help="A file (one mobile per line, or mobile,content) or comma-separated mobiles."),
          content: Optional[str] = typer.Option(None), option: list[str] = typer.Option([], help="key=value, the provider's own names."),
-         frame: list[str] = typer.Option([], help="MMS: text=…, image=FILE, audio=FILE or video=FILE; '--frame next' starts a new frame."),
+         frame: list[str] = typer.Option([], help=FRAME_HELP),
          idempotency_key: Optional[str] = typer.Option(None), wait: bool = typer.Option(False)) -> None:
     """Submit a job."""
     from msgrelay.accounts import get_accounts

@@ -3,60 +3,38 @@
 `/sms.aspx` takes action=send | overage | checkkeyword; `/statusApi.aspx` and `/callApi.aspx` take
 action=query for reports and inbound messages (each handed out once).  The platform ids a request
 (`taskID`), not a recipient, so a recipient's provider id is ``f"{taskID}:{mobile}"``, the key its report
-carries too.  Errors come as Chinese `message` texts, mapped to error families by ``MESSAGE_FAMILIES``.
+carries too.  Errors come as Chinese `message` texts, mapped to error families by ``qyxs_errors``; the
+keyword check is ``qyxs_keywords``, the credentials form ``qyxs_form``, the XML answers ``qyxs_xml``.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import Any, ClassVar
 
 from msgrelay.statuses import MessageStatus
 from providers.base import (
-    BEIJING, Accepted, Balance, HttpResponse, Inbound, KindSpec, Provider, Recipient, Report, Request, SendSpec,
-    http_send,
+    Accepted, Balance, HttpResponse, Inbound, KindSpec, Provider, Recipient, Report, Request, SendSpec,
 )
-from providers.emay_common import ErrorFactory
-from providers.errors import AccountError, AmbiguousError, InvalidInput, PermanentError, ProviderError, TransientError
-from providers.qyxs_xml import boxes, fields, parse_root, parse_time, query_error, status_word
+from providers.errors import AccountError, AmbiguousError, InvalidInput, ProviderError
+from providers.qyxs_errors import error_for_message, raise_query_error
+from providers.qyxs_form import ACTION_PATH, credentials_form
+from providers.qyxs_keywords import KeywordCheck, check_content
+from providers.qyxs_xml import boxes, fields, parse_root, parse_time, status_word
 from providers.validation import (
     require_flag, require_nonempty, require_text, shown, validate_custom_ids, validate_mainland_mobiles,
     validate_options,
 )
+from providers.wire_values import beijing_send_time, decimal_amount
 
-SEND_PATH, REPORT_PATH, INBOUND_PATH = "/sms.aspx", "/statusApi.aspx", "/callApi.aspx"
+SEND_PATH, REPORT_PATH, INBOUND_PATH = ACTION_PATH, "/statusApi.aspx", "/callApi.aspx"
 MAX_PER_REQUEST = 1000  # DESIGN §3; resellers differ, so accounts lower it with max_batch
 REPORT_PAGE = 500  # the document gives no page size; the simulator hands out 500 per query
 # The document gives no content limit; this is our own bound (long SMS of ~15 segments).
 CONTENT_MAX_CHARS = 1000
 CUSTOM_ID_MAX_CHARS = 64  # our own ids only: the platform never sees them
-CHECK_TIMEOUT_S = 10.0
 
 KINDS: Mapping[str, KindSpec] = {"sms": KindSpec(SEND_PATH, MAX_PER_REQUEST, "bulk", frozenset({"checkcontent"}))}
-
-_credentials: ErrorFactory = partial(AccountError, reason="credentials")
-_balance: ErrorFactory = partial(AccountError, reason="balance")
-#: (text found in `message`, our code, family), first match wins; texts from the document's tables
-MESSAGE_FAMILIES: Sequence[tuple[str, str, ErrorFactory]] = (
-    ("用户名或密码", "QYXS_AUTH", _credentials),  # 用户名或密码不能为空 / 用户名或密码错误
-    ("帐号或密码", "QYXS_AUTH", _credentials),
-    ("账号或密码", "QYXS_AUTH", _credentials),
-    ("不允许", "QYXS_FORBIDDEN", _credentials),  # 该用户不允许…: the account lacks the right
-    ("余额", "QYXS_BALANCE", _balance),  # 余额不足 / 您当前要发送的量大于您当前余额
-    ("非法", "QYXS_ILLEGAL_CONTENT", PermanentError),  # 包含非法字符 (a keyword hit when checkcontent=1)
-    ("注入", "QYXS_SQL_CHARS", PermanentError),  # 发送内容包含sql注入字符
-    ("号码不能为空", "QYXS_NO_MOBILE", PermanentError),
-    ("内容不能为空", "QYXS_NO_CONTENT", PermanentError),
-)
-MESSAGE_FALLBACK: tuple[str, ErrorFactory] = ("QYXS_ERROR", TransientError)  # 其他错误 (database) and the rest
-#: `<errorstatus><error>` codes of the report and inbound queries
-QUERY_ERRORS: Mapping[str, tuple[str, ErrorFactory]] = {
-    "1": ("QYXS_AUTH", _credentials), "2": ("QYXS_AUTH", _credentials),
-    "3": ("QYXS_FORBIDDEN", _credentials), "4": ("QYXS_PARAMS", PermanentError),
-}
 
 #: report `status` → message status (10/20 per the document; DELIVRD/UNDELIV from other builds)
 REPORT_STATES: Mapping[str, MessageStatus] = {
@@ -66,46 +44,9 @@ REPORT_STATES: Mapping[str, MessageStatus] = {
 REPORT_STATE_FALLBACK = MessageStatus.UNKNOWN
 
 
-@dataclass(frozen=True)
-class KeywordCheck:
-    """The platform's verdict on a text: `ok`, and its own words (the hit text when not ok)."""
-
-    ok: bool
-    message: str
-
-
 def report_status(state: str) -> MessageStatus:
     """The message status of a (trimmed) report status."""
     return REPORT_STATES.get(state.strip().upper(), REPORT_STATE_FALLBACK)
-
-
-def error_for_message(message: str) -> ProviderError:
-    """The error family of a failure `message` (the platform's text is kept as the error's message)."""
-    for needle, code, factory in MESSAGE_FAMILIES:
-        if needle in message:
-            return factory(code, message)
-    code, factory = MESSAGE_FALLBACK
-    return factory(code, message or "Faild without a message")
-
-
-class Form(dict):
-    """A form whose repr hides the password: the platform wants it in clear, logs and tracebacks must not."""
-
-    def __repr__(self) -> str:
-        return repr({k: ("**********" if k == "password" else v) for k, v in self.items()})
-
-
-def credentials_form(account: Any, action: str, **extra: str) -> Form:
-    """action, userid, account, password (in the document's order), then `extra`."""
-    return Form(action=action, userid=account.userid, account=account.account,
-                password=account.password.get_secret_value(), **extra)
-
-
-def send_time(spec: SendSpec, now: datetime) -> str:
-    """`YYYY-MM-DD HH:MM:SS` Beijing time for a job due later; empty (send at once) otherwise."""
-    if spec.send_at is None or spec.send_at <= now:
-        return ""
-    return spec.send_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def validate_send(spec: SendSpec, recipients: Sequence[Recipient]) -> None:
@@ -137,7 +78,7 @@ def build_send_request(account: Any, spec: SendSpec, batch: Sequence[Recipient],
     check = str(flag) if flag is not None else ("1" if getattr(account, "check_content", False) else "0")
     return Request(path=SEND_PATH, form=credentials_form(
         account, "send", mobile=",".join(r.mobile for r in batch), content=str(spec.content),
-        sendTime=send_time(spec, now), checkcontent=check))
+        sendTime=beijing_send_time(spec.send_at, now) or "", checkcontent=check))
 
 
 def parse_send_response(response: HttpResponse, batch: Sequence[Recipient]) -> list[Accepted]:
@@ -155,17 +96,6 @@ def parse_send_response(response: HttpResponse, batch: Sequence[Recipient]) -> l
     raise error_for_message(message)
 
 
-def _raise_query_error(root: Any) -> None:
-    """The family of an `<errorstatus>` answer of a query."""
-    found = query_error(root)
-    if found is not None:
-        code, factory = QUERY_ERRORS.get(found.error, (f"QYXS_QUERY_{found.error}"[:64], TransientError))
-        raise factory(code, found.remark or f"error {found.error}")
-    answer = fields(root)
-    if status_word(answer.get("returnstatus", "")) is False:
-        raise error_for_message(answer.get("message", ""))
-
-
 def build_query_request(account: Any, path: str) -> Request:
     """The `action=query` form of the report (/statusApi.aspx) or inbound (/callApi.aspx) query."""
     return Request(path=path, form=credentials_form(account, "query"))
@@ -174,7 +104,7 @@ def build_query_request(account: Any, path: str) -> Request:
 def parse_report_response(response: HttpResponse) -> list[Report]:
     """The `<statusbox>` records of one report answer, keyed by taskid:mobile, or the error's family."""
     root = parse_root(response, sending=False)
-    _raise_query_error(root)
+    raise_query_error(root)
     reports = []
     for box in boxes(root, "statusbox"):
         state, task, mobile = box.get("status", ""), box.get("taskid", ""), box.get("mobile", "")
@@ -189,7 +119,7 @@ def parse_report_response(response: HttpResponse) -> list[Report]:
 def parse_inbound_response(response: HttpResponse) -> list[Inbound]:
     """The `<callbox>` records of one inbound answer, or the error's family."""
     root = parse_root(response, sending=False)
-    _raise_query_error(root)
+    raise_query_error(root)
     return [Inbound(mobile=box.get("mobile", ""), content=box.get("content", ""),
                     received_at=parse_time(box.get("receivetime")), task_id=box.get("taskid") or None, raw=box)
             for box in boxes(root, "callbox") if box.get("mobile")]
@@ -209,40 +139,7 @@ def parse_balance_response(response: HttpResponse) -> list[Balance]:
     overage = answer.get("overage", "")
     if not overage:
         return []  # a post-paid account (payinfo 后付费) has no balance to show
-    try:
-        amount = Decimal(overage)
-        if not amount.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
-        raise TransientError("BAD_ANSWER", f"overage is not a number: {overage!r}") from None
-    return [Balance(amount=amount, raw=raw)]
-
-
-def build_check_request(account: Any, content: str) -> Request:
-    """The `action=checkkeyword` form."""
-    return Request(path=SEND_PATH, form=credentials_form(account, "checkkeyword", content=content))
-
-
-def parse_check_response(response: HttpResponse) -> KeywordCheck:
-    """未包含非法字符 → ok; 包含非法字符… → a hit with the platform's text; other texts → their family."""
-    answer = fields(parse_root(response, sending=False))
-    message = answer.get("message", "")
-    if "未包含" in message:
-        return KeywordCheck(True, message)
-    if "包含" in message and "注入" not in message:
-        return KeywordCheck(False, message)
-    if not message and status_word(answer.get("returnstatus", "")) is True:
-        return KeywordCheck(True, message)
-    error = error_for_message(message)
-    if isinstance(error, PermanentError):  # e.g. sql-injection characters: a verdict on the text too
-        return KeywordCheck(False, message)
-    raise error
-
-
-def check_content(account: Any, content: str, *, read_timeout_s: float = CHECK_TIMEOUT_S) -> KeywordCheck:
-    """Ask the platform whether `content` contains forbidden keywords (one HTTP request)."""
-    return parse_check_response(http_send(account.base_url, build_check_request(account, content),
-                                          read_timeout_s=read_timeout_s))
+    return [Balance(amount=decimal_amount(overage, name="overage"), raw=raw)]
 
 
 def check_account_content(accounts: Mapping[str, Any], name: str, content: Any) -> KeywordCheck:

@@ -15,11 +15,12 @@ from providers.base import BEIJING, HttpResponse, Recipient, SendSpec
 from providers.errors import (
     AccountError, AmbiguousError, InvalidInput, PermanentError, RateLimited, RecipientRejected, TransientError,
 )
+from providers.ihuyi_common import CODE_FAMILIES, error_for_code, public_params, sign
 from providers.ihuyi_mms import (
-    CODE_FAMILIES, IhuyiMms, build_balance_request, build_send_request, build_template_request, error_for_code,
-    parse_balance_response, parse_mo_push, parse_receipt_push, parse_send_response, parse_template_push,
-    parse_template_response, public_params, sign,
+    IhuyiMms, build_balance_request, build_send_request, parse_balance_response, parse_send_response,
 )
+from providers.ihuyi_push import parse_mo_push, parse_receipt_push
+from providers.ihuyi_templates import build_template_request, parse_template_push, parse_template_response
 from providers.mms_content import validate_send
 
 API_ID = "2RYN7CQHL1M"  # the document's example api_id (1.5 / 2), its masked tail left off

@@ -10,10 +10,11 @@ from msgrelay.accounts import QyxsAccount
 from msgrelay.statuses import MessageStatus
 from providers.base import BEIJING, HttpResponse, Recipient, SendSpec
 from providers.errors import AccountError, AmbiguousError, InvalidInput, PermanentError, TransientError
+from providers.qyxs_errors import error_for_message
+from providers.qyxs_keywords import build_check_request, parse_check_response
 from providers.qyxs_sms import (
-    QyxsSms, build_balance_request, build_check_request, build_query_request, build_send_request,
-    error_for_message, parse_balance_response, parse_check_response, parse_inbound_response,
-    parse_report_response, parse_send_response, report_status,
+    QyxsSms, build_balance_request, build_query_request, build_send_request, parse_balance_response,
+    parse_inbound_response, parse_report_response, parse_send_response, report_status,
 )
 
 ACCOUNT = QyxsAccount(name="sms", provider="qyxs_sms", base_url="http://127.0.0.1:18080", userid="12",
@@ -224,7 +225,7 @@ def test_precheck_refuses_before_anything_is_written(monkeypatch, answer, field:
         if isinstance(answer, Exception):
             raise answer
         return answer
-    monkeypatch.setattr("providers.qyxs_sms.http_send", fake_send)
+    monkeypatch.setattr("providers.qyxs_keywords.http_send", fake_send)
     checked = ACCOUNT.model_copy(update={"check_content": True})
     with pytest.raises(InvalidInput) as caught:
         SMS.precheck(checked, SendSpec("sms", "赌博"))
