@@ -162,6 +162,18 @@ def stack(database: str) -> Iterator[tuple[Sim, Worker]]:
         client.flushdb()
 
 
+@pytest.fixture(scope="session")
+def live_api(stack) -> Iterator[str]:
+    """The real API process (uvicorn) on a free port, so the simulator can push to it over HTTP."""
+    port = free_port()
+    sup = Supervisor(TEST_DIR / "logs")
+    sup.start("api-live", msgrelay_argv("api", "--port", str(port)), dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: http_ok(url + "/healthz"), what="the API", timeout_s=60)
+    yield url
+    sup.stop_all(timeout_s=10)
+
+
 @pytest.fixture
 def sim(stack) -> Sim:
     """The simulator, reset before the test."""

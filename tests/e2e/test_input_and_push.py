@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import json
 
 import pytest
@@ -127,20 +126,6 @@ def test_bad_pushes_are_refused_without_a_500(api, path, headers, body, status):
 
 def test_unknown_job_is_404(api):
     assert api.get("/v1/jobs/999999").status_code == 404
-
-
-@pytest.fixture(scope="module")
-def live_api(stack):
-    """The real API process (uvicorn) on a free port, so the simulator can push to it over HTTP."""
-    from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
-    from tests.conftest import TEST_DIR
-    port = free_port()
-    sup = Supervisor(TEST_DIR / "logs")
-    sup.start("api-push", msgrelay_argv("api", "--port", str(port)), dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http_ok(url + "/healthz"), what="the API", timeout_s=60)
-    yield url
-    sup.stop_all()
 
 
 @pytest.mark.parametrize("encrypted", [False, True])

@@ -8,15 +8,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
 from msgrelay.mms_frames import sample_frames, sample_png
-from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
-from tests.conftest import TEST_DIR
 from tests.e2e.conftest import CALLBACK_TOKEN, MMS_API_KEY, MMS_CALLBACK_TOKEN, job_view, wait_done, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -29,16 +26,10 @@ def mobiles(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i:08d}" for i in range(n)]
 
 
-@pytest.fixture(scope="module")
-def api_url(stack) -> Iterator[str]:
-    """The API as its own process on a free port, with the stack's environment."""
-    port = free_port()
-    sup = Supervisor(TEST_DIR / "logs")
-    sup.start("api-mms", msgrelay_argv("api", "--port", str(port)), dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http_ok(url + "/healthz"), what="the API", timeout_s=30)
-    yield url
-    sup.stop_all(timeout_s=10)
+@pytest.fixture
+def api_url(live_api: str) -> str:
+    """The API as its own process (session-wide), so the simulator can push to it."""
+    return live_api
 
 
 def push_urls(api_url: str, token: str = MMS_CALLBACK_TOKEN) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-import requests
 
 from tests.e2e.conftest import SECRET_JOIN, SECRET_VOICE, job_uid, wait_done, wait_until
 
@@ -35,3 +34,34 @@ def test_sigkill_mid_job_no_duplicates_and_job_completes(sim, worker):
 def test_secrets_never_in_logs(worker):
     text = worker.log_text()
     assert SECRET_VOICE not in text and SECRET_JOIN not in text
+
+
+def test_sigkill_mid_mms_job_resends_lost_chunks_with_their_request_id(sim, worker, live_api):
+    # given ihuyi pushes receipts to the running API, and a slow provider
+    from sqlalchemy import select
+
+    from models import Chunk, session_scope
+    from tasks import submit
+    from tests.e2e.conftest import MMS_CALLBACK_TOKEN
+    base = f"{live_api}/callbacks/ihuyi/mms/{MMS_CALLBACK_TOKEN}"
+    sim.post("ihuyi/push", {"api_id": "2RYN7CQHL1M", "receipt_url": f"{base}/receipt", "mo_rate": 0.0})
+    sim.post("faults", {"latency_s": 1.5})
+    phones = [f"134{i:08d}" for i in range(3000)]
+    done = submit("mms", "mms", phones, content="周末特惠", options={"title": "特惠", "sign_name": "【互亿无线】"})
+    # when the worker dies while a request is in flight
+    def sending() -> bool:
+        with session_scope() as session:
+            return session.scalar(select(Chunk.id).where(Chunk.job_id == done.id, Chunk.status == "sending")) is not None
+    wait_until(sending, what="a chunk in flight")
+    worker.kill()
+    worker.start()
+    # then the lost chunk is re-sent with its own request id, nobody gets two, and every receipt lands
+    view = wait_done(done.id, timeout_s=90)
+    sent = Counter(r["mobile"] for req in sim.get("requests", endpoint="/mms/v1/batchSend") for r in req["recipients"])
+    assert set(sent) == set(phones) and set(sent.values()) == {1}
+    assert view["counts"]["unknown"] == 0 and view["counts"]["delivered"] + view["counts"]["failed"] == 3000
+    with session_scope() as session:
+        chunk = session.scalars(select(Chunk).where(Chunk.job_id == done.id)).one()
+    assert chunk.attempts == 2 and chunk.error_code == "WORKER_LOST"  # re-sent by the sweeper, same request id
+    repeats = [r for r in sim.get("ihuyi/requests") if r["request_id"] == chunk.request_id]
+    assert 1 <= len(repeats) <= 2 and sum(not r["duplicate"] for r in repeats) == 1
