@@ -19,6 +19,9 @@ class _Account(BaseModel):
     max_batch: int | None = Field(default=None, gt=0)
     poll_reports: bool = True
     callback_token: SecretStr | None = None
+    # units one recipient costs at this provider; when set, a chunk the last known balance cannot cover pauses
+    # its job before anything is sent (DESIGN §6.4). Unset: only the provider's own balance error pauses.
+    balance_per_recipient: float | None = Field(default=None, gt=0)
 
     @field_validator("base_url")
     @classmethod

@@ -1,6 +1,9 @@
 """Balance polling: one snapshot per account (per product for ihuyi), kept as history."""
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 from sqlalchemy import func, select
 
 from models import BalanceSnapshot, session_scope, utcnow
@@ -23,6 +26,20 @@ def poll_balance(account: Account, settings: Settings) -> list[BalanceSnapshot]:
     with session_scope() as session:
         session.add_all(snaps)
     return snaps
+
+
+def known_balance(account: Account, *, max_age_s: float) -> Decimal | None:
+    """The newest balance of the account (its configured product, for ihuyi) if fresh enough, else None."""
+    product_id = getattr(account, "product_id", None)
+    with session_scope() as session:
+        query = (select(BalanceSnapshot).where(BalanceSnapshot.account == account.name,
+                                               BalanceSnapshot.taken_at >= utcnow() - timedelta(seconds=max_age_s))
+                 .order_by(BalanceSnapshot.id.desc()).limit(20))
+        for snap in session.scalars(query):
+            # ihuyi snapshots are per product, labelled "{product_id} {product_name}"
+            if product_id is None or (snap.product or "").split(" ")[0] == str(product_id):
+                return snap.amount
+    return None
 
 
 def latest_balances() -> list[dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from decimal import Decimal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from models import Chunk, Job, Message, session_scope, utcnow
 from models.bulk import set_messages_status, update_messages_by_id
 from msgrelay.accounts import Account
+from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
 from msgrelay.redis_tools import take_token
 from msgrelay.settings import Settings
@@ -63,6 +65,14 @@ def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Map
         with session_scope() as session:
             pause_job(session, job.id, f"credentials: account {job.account!r} is not configured")
         return Outcome("done", detail="account missing")
+
+    if account.balance_per_recipient:
+        known = known_balance(account, max_age_s=settings.balance_fresh_s)
+        needed = Decimal(str(account.balance_per_recipient)) * (chunk.hi - chunk.lo)
+        if known is not None and known < needed:
+            with session_scope() as session:
+                pause_job(session, job.id, f"balance: last known balance {known} < {needed} needed for the next chunk")
+            return Outcome("done", detail="job paused: balance too low")
 
     if account.rate_limit:
         wait = take_token(job.account, account.rate_limit)

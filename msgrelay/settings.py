@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # a chunk `pending` this long past its due time is re-enqueued; one `sending` this long is presumed lost
     stale_pending_s: float = 60.0
     stale_sending_s: float = 120.0
+    # a balance snapshot older than this is not trusted by the pre-send balance check
+    balance_fresh_s: float = 900.0
     # a submitted/unknown message with no report after this becomes `expired`
     report_expiry_s: float = 72 * 3600.0
 

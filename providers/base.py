@@ -1,13 +1,15 @@
 """What every provider module shares: request/response values, the provider template, the HTTP boundary.
 
 A provider module has pure functions (``build_*_request``, ``parse_*``) and one ``Provider`` subclass that
-declares its kinds and limits and routes the flow's calls to those functions.  Only :func:`http_send`
-here does I/O; it turns every ``requests`` exception into one of ``providers.errors``.
+declares its kinds and limits and routes the flow's calls to those functions: a function whose arguments
+already match a template method is bound as ``staticmethod(function)``, the adapters below cover argument
+lists that differ in the same way across providers, and only what really differs is written as a method.
+Only :func:`http_send` here does I/O; it turns every ``requests`` exception into one of ``providers.errors``.
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -120,7 +122,11 @@ class KindSpec:
 
 
 class Provider:
-    """Template every provider follows; the flow calls only these methods."""
+    """Template every provider follows; the flow calls only these methods.
+
+    A subclass may set any of them to a staticmethod or to one of the adapters below (``send_builder``,
+    ``send_parser``, ``paged_query``, ``timeless_query``), as long as the flow's call still fits.
+    """
 
     name: ClassVar[str]
     kinds: ClassVar[Mapping[str, KindSpec]]
@@ -190,6 +196,42 @@ class Provider:
         """Recipients per request for this account: the kind's limit, lowered by the account's `max_batch`."""
         limit = self.kinds[kind].max_recipients
         return min(limit, account.max_batch) if getattr(account, "max_batch", None) else limit
+
+
+# --- adapters: a module function as a template method ----------------------------------------------
+
+def send_builder(build: Callable[[Any, SendSpec, Sequence[Recipient], datetime], Request]) -> Callable[..., Request]:
+    """`build_send` from `build(account, spec, batch, now)`, for a provider that takes no request id."""
+    def build_send(self: Provider, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
+                   request_id: str | None = None) -> Request:
+        """The request that sends `batch` (the provider has no request id: `request_id` is not sent)."""
+        return build(account, spec, batch, now)
+    return build_send
+
+
+def send_parser(parse: Callable[[HttpResponse, Sequence[Recipient]], list[Accepted]]) -> Callable[..., list[Accepted]]:
+    """`parse_send` from `parse(response, batch)`."""
+    def parse_send(self: Provider, spec: SendSpec, batch: Sequence[Recipient],
+                   response: HttpResponse) -> list[Accepted]:
+        """The accepted recipients, or a ProviderError of the right family."""
+        return parse(response, batch)
+    return parse_send
+
+
+def paged_query(build: Callable[[Any, datetime, int], Request]) -> Callable[..., Request]:
+    """`build_report_query` from `build(account, now, number)`, asking for the class's `report_page_size`."""
+    def build_report_query(self: Provider, account: Any, now: datetime) -> Request:
+        """The request for the next page of reports, `report_page_size` of them at most."""
+        return build(account, now, self.report_page_size)
+    return build_report_query
+
+
+def timeless_query(build: Callable[[Any], Request]) -> Callable[..., Request]:
+    """A query method from `build(account)`, for a request that carries no time (e.g. Emay's balance sign)."""
+    def query(self: Provider, account: Any, now: datetime) -> Request:
+        """The request, built from the account alone."""
+        return build(account)
+    return query
 
 
 # --- the one HTTP boundary -------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
@@ -23,6 +22,7 @@ from providers.errors import (
     RecipientRejected,
     TransientError,
 )
+from providers.wire_values import decimal_amount
 
 ErrorFactory = Callable[[str, str], ProviderError]
 
@@ -222,13 +222,4 @@ def accepted_items(payload: Mapping[str, Any], id_key: str, custom_key: str,
 
 def balance_amount(payload: Mapping[str, Any], key: str) -> Balance:
     """The balance figure under `key` as a Decimal; a missing or non-numeric figure is TransientError."""
-    value = payload.get(key)
-    try:
-        if isinstance(value, bool) or value is None:
-            raise InvalidOperation
-        amount = Decimal(str(value).strip())
-        if not amount.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
-        raise TransientError("BAD_ANSWER", f"balance '{key}' is not a number: {value!r}") from None
-    return Balance(amount=amount, raw=dict(payload))
+    return Balance(amount=decimal_amount(payload.get(key), name=f"balance '{key}'"), raw=dict(payload))

@@ -13,7 +13,10 @@ from functools import partial
 from typing import Any, ClassVar
 
 from msgrelay.statuses import MessageStatus
-from providers.base import Accepted, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec
+from providers.base import (
+    Accepted, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec, paged_query, send_builder,
+    send_parser,
+)
 from providers.emay_common import (
     ErrorFactory, beijing_timestamp, load_json, parse_beijing_time, sign, stripped_keys, trimmed,
 )
@@ -231,31 +234,13 @@ class EmayIms(Provider):
     report_page_size: ClassVar[int] = MAX_REPORTS_PER_QUERY
     has_balance_query: ClassVar[bool] = False
 
-    def normalise(self, spec: SendSpec, recipients: Sequence[Recipient]) -> list[Recipient]:
-        """Numbers in Emay's `00` + country code form."""
-        return normalise_recipients(spec, recipients)
-
-    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
-        """Raise InvalidInput naming the field and rule."""
-        validate_send(spec, recipients)
+    normalise = staticmethod(normalise_recipients)  # numbers in Emay's `00` + country code form
+    validate = staticmethod(validate_send)
+    build_send = send_builder(build_send_request)
+    parse_send = send_parser(parse_send_response)
+    build_report_query = paged_query(build_report_request)
+    parse_reports = staticmethod(parse_report_response)
 
     def queue_for(self, kind: str, recipients: int) -> str:
         """A single message is latency-critical (often a code): `otp`; anything larger: `bulk`."""
         return "otp" if recipients == 1 else "bulk"
-
-    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
-                   request_id: str | None = None) -> Request:
-        """The request that sends `batch`."""
-        return build_send_request(account, spec, batch, now)
-
-    def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
-        """The accepted recipients, or the answer code's error family."""
-        return parse_send_response(response, batch)
-
-    def build_report_query(self, account: Any, now: datetime) -> Request:
-        """The request for the next page of reports."""
-        return build_report_request(account, now, self.report_page_size)
-
-    def parse_reports(self, response: HttpResponse) -> list[Report]:
-        """The reports in one page."""
-        return parse_report_response(response)

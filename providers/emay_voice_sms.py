@@ -13,7 +13,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from msgrelay.statuses import MessageStatus
-from providers.base import Accepted, Balance, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec
+from providers.base import (
+    Accepted, Balance, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec, paged_query,
+    send_builder, send_parser, timeless_query,
+)
 from providers.emay_common import (
     accepted_items,
     balance_amount,
@@ -184,31 +187,10 @@ class EmayVoiceSms(Provider):
     custom_id_max_chars: ClassVar[int] = CUSTOM_ID_MAX_CHARS
     report_page_size: ClassVar[int] = MAX_REPORTS_PER_QUERY
 
-    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
-        """Raise InvalidInput naming the field and rule."""
-        validate_send(spec, recipients)
-
-    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
-                   request_id: str | None = None) -> Request:
-        """The request that sends `batch`."""
-        return build_send_request(account, spec, batch, now)
-
-    def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
-        """The accepted recipients, or the answer code's error family."""
-        return parse_send_response(response, batch)
-
-    def build_report_query(self, account: Any, now: datetime) -> Request:
-        """The request for the next page of reports."""
-        return build_report_request(account, now, self.report_page_size)
-
-    def parse_reports(self, response: HttpResponse) -> list[Report]:
-        """The reports in one page."""
-        return parse_report_response(response)
-
-    def build_balance_query(self, account: Any, now: datetime) -> Request:
-        """The balance request (its sign has no timestamp)."""
-        return build_balance_request(account)
-
-    def parse_balance(self, response: HttpResponse) -> list[Balance]:
-        """The balance figure."""
-        return parse_balance_response(response)
+    validate = staticmethod(validate_send)
+    build_send = send_builder(build_send_request)
+    parse_send = send_parser(parse_send_response)
+    build_report_query = paged_query(build_report_request)
+    parse_reports = staticmethod(parse_report_response)
+    build_balance_query = timeless_query(build_balance_request)  # its sign has no timestamp
+    parse_balance = staticmethod(parse_balance_response)

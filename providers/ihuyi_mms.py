@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from providers.base import Accepted, Balance, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec
+from providers.base import (
+    Accepted, Balance, HttpResponse, KindSpec, Provider, Recipient, Report, Request, SendSpec, send_parser,
+)
 from providers.errors import AmbiguousError, InvalidInput, TransientError
 from providers.ihuyi_common import checked_answer, public_params
 # parse_mo_push, parse_template_push and the template names are re-exported: api/routes_ihuyi_callbacks.py
@@ -98,9 +100,10 @@ class IhuyiMms(Provider):
     idempotent_request_id: ClassVar[bool] = True
     native_schedule: ClassVar[bool] = True
 
-    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
-        """Raise InvalidInput naming the field and rule."""
-        validate_send(spec, recipients)
+    validate = staticmethod(validate_send)
+    parse_send = send_parser(parse_send_response)  # every phone accepted under the task_id
+    build_balance_query = staticmethod(build_balance_request)
+    parse_balance = staticmethod(parse_balance_response)  # one figure per product
 
     def precheck(self, account: Any, spec: SendSpec) -> None:
         """The account's size cap, and a template the audit is known to have rejected."""
@@ -118,18 +121,6 @@ class IhuyiMms(Provider):
                    request_id: str | None = None) -> Request:
         """The batchSend request; the flow always passes the chunk's request_id."""
         return build_send_request(account, spec, batch, now, request_id or uuid.uuid4().hex)
-
-    def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
-        """Every phone accepted under the task_id, or the code's error family."""
-        return parse_send_response(response, batch)
-
-    def build_balance_query(self, account: Any, now: datetime) -> Request:
-        """The balance query."""
-        return build_balance_request(account, now)
-
-    def parse_balance(self, response: HttpResponse) -> list[Balance]:
-        """One figure per product."""
-        return parse_balance_response(response)
 
     def decode_push(self, account: Any, headers: Mapping[str, str], body: bytes) -> list[Report]:
         """Receipts from a receipt push."""

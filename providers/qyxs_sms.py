@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from msgrelay.statuses import MessageStatus
 from providers.base import (
-    Accepted, Balance, HttpResponse, Inbound, KindSpec, Provider, Recipient, Report, Request, SendSpec,
+    Accepted, Balance, HttpResponse, Inbound, KindSpec, Provider, Recipient, Report, Request, SendSpec, send_builder,
+    send_parser, timeless_query,
 )
 from providers.errors import AccountError, AmbiguousError, InvalidInput, ProviderError
 from providers.qyxs_errors import error_for_message, raise_query_error
@@ -163,9 +164,13 @@ class QyxsSms(Provider):
     has_inbound_query: ClassVar[bool] = True
     native_schedule: ClassVar[bool] = True  # sendTime carries the job's send_at
 
-    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
-        """Raise InvalidInput naming the field and rule."""
-        validate_send(spec, recipients)
+    validate = staticmethod(validate_send)
+    build_send = send_builder(build_send_request)
+    parse_send = send_parser(parse_send_response)
+    parse_reports = staticmethod(parse_report_response)
+    build_balance_query = timeless_query(build_balance_request)  # the overage query
+    parse_balance = staticmethod(parse_balance_response)
+    parse_inbound = staticmethod(parse_inbound_response)
 
     def precheck(self, account: Any, spec: SendSpec) -> None:
         """With `check_content = true`, the platform's keyword check must pass before the job is accepted."""
@@ -182,35 +187,10 @@ class QyxsSms(Provider):
         if not verdict.ok:
             raise InvalidInput("content", f"refused by the platform's keyword check: {verdict.message}")
 
-    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
-                   request_id: str | None = None) -> Request:
-        """The request that sends `batch`."""
-        return build_send_request(account, spec, batch, now)
-
-    def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
-        """The accepted recipients, or the message's error family."""
-        return parse_send_response(response, batch)
-
     def build_report_query(self, account: Any, now: datetime) -> Request:
         """The report query."""
         return build_query_request(account, REPORT_PATH)
 
-    def parse_reports(self, response: HttpResponse) -> list[Report]:
-        """The reports in one answer."""
-        return parse_report_response(response)
-
-    def build_balance_query(self, account: Any, now: datetime) -> Request:
-        """The overage query."""
-        return build_balance_request(account)
-
-    def parse_balance(self, response: HttpResponse) -> list[Balance]:
-        """The balance figure."""
-        return parse_balance_response(response)
-
     def build_inbound_query(self, account: Any, now: datetime) -> Request:
         """The inbound (上行) query."""
         return build_query_request(account, INBOUND_PATH)
-
-    def parse_inbound(self, response: HttpResponse) -> list[Inbound]:
-        """The inbound messages in one answer."""
-        return parse_inbound_response(response)

@@ -1,6 +1,6 @@
 """Values as the Chinese HTTP providers write them: a Beijing wall-clock send time, a decimal balance figure.
 
-Pure conversions shared by ``ihuyi_mms`` and ``qyxs_sms``; no I/O.
+Pure conversions shared by ``ihuyi_mms``, ``qyxs_sms`` and ``emay_common``; no I/O.
 """
 from __future__ import annotations
 

@@ -16,9 +16,10 @@ from functools import lru_cache, partial
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from providers.simulator.config import EmayApp
+from providers.simulator.faults import add_route
 from providers.simulator.state import ReportRef, SimState
 
 BEIJING = timezone(timedelta(hours=8))  # the document: Beijing time, whatever the server's zone
@@ -232,17 +233,6 @@ def emay_router(state: SimState) -> APIRouter:
         state.refuse(code)
         return JSONResponse({key: code})
 
-    async def prelude(request: Request) -> Response | dict[str, str]:
-        """Latency, then an injected 5xx, else the request's parameters."""
-        faults = state.faults
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
-        if state.draw(faults.error_5xx_rate):
-            state.count_5xx()
-            return PlainTextResponse("Service Unavailable", status_code=503)
-        params = parse_params(request.query_params, await request.body(), request.headers.get("content-type", ""))
-        return params if params is not None else {}  # undecodable body: no parameters, so ERROR_PARAMS
-
     def auth(params: dict[str, str], service: str, *, balance_call: bool = False) -> str:
         """The authenticated appId, or Refused; an app of the other service is refused too."""
         now = datetime.now(BEIJING)
@@ -289,16 +279,14 @@ def emay_router(state: SimState) -> APIRouter:
         # voice balance errors are {"responseCode": …}; every other error is {"code": …}
         error_key = "responseCode" if path == "/voice/getBalance" else "code"
 
-        async def endpoint(request: Request) -> Response:
-            params = await prelude(request)
-            if isinstance(params, Response):
-                return params
+        async def respond(request: Request) -> Response:
+            params = parse_params(request.query_params, await request.body(), request.headers.get("content-type", ""))
             try:
-                return await handler(params, *args)
+                return await handler(params or {}, *args)  # undecodable body: no parameters, so ERROR_PARAMS
             except Refused as exc:
                 return refused(exc.code, error_key)
 
-        router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False)
+        add_route(router, state, path, respond)
 
     for path in VOICE_SEND_ENDPOINTS:
         bind(path, send, path, "voice")

@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from providers.simulator.emay import BEIJING, Refused, check_auth, require
+from providers.simulator.faults import add_route
 from providers.simulator.state import ReportRef, SimState
 
 MAX_MOBILES = 300
@@ -181,20 +182,14 @@ def ims_router(state: SimState) -> APIRouter:
         return JSONResponse({"code": "SUCCESS", "data": [report_json(r) for r in reports]})
 
     def bind(path: str, handler: Callable[..., Awaitable[Response]], *args: str) -> None:
-        async def endpoint(request: Request) -> Response:
-            faults = state.faults
-            if faults.latency_s:
-                await asyncio.sleep(faults.latency_s)
-            if state.draw(faults.error_5xx_rate):
-                state.count_5xx()
-                return PlainTextResponse("Service Unavailable", status_code=503)
+        async def respond(request: Request) -> Response:
             try:
                 return await handler(parse_body(await request.body()), *args)
             except Refused as exc:
                 state.refuse(exc.code)
                 return JSONResponse({"code": exc.code})
 
-        router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False)
+        add_route(router, state, path, respond)
 
     for path in (SINGLE, BATCH, PERSONAL):
         bind(path, send, path)

@@ -17,8 +17,9 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 
+from providers.simulator.faults import add_route
 from providers.simulator.ihuyi_checks import (
     CODES, MOBILE, SIGN_NAME, Refused, authenticate, check_frames, check_send_time, check_sign_name, check_title,
     require,
@@ -94,13 +95,7 @@ def ihuyi_router(state: SimState) -> APIRouter:
             for pid, name in sorted(ih.products_of(api_id).items())]})
 
     def bind(path: str, handler: Any) -> None:
-        async def endpoint(request: Request) -> Response:
-            faults = state.faults
-            if faults.latency_s:
-                await asyncio.sleep(faults.latency_s)
-            if state.draw(faults.error_5xx_rate):
-                state.count_5xx()
-                return PlainTextResponse("Service Unavailable", status_code=503)
+        async def respond(request: Request) -> Response:
             with ih.lock:
                 ih.fresh()
             try:
@@ -113,7 +108,7 @@ def ihuyi_router(state: SimState) -> APIRouter:
                 state.refuse(str(exc))
                 return JSONResponse({"code": str(exc), "message": CODES[str(exc)]})
 
-        router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False)
+        add_route(router, state, path, respond)
 
     bind(SEND, send)
     bind(BALANCE, balance)

@@ -17,10 +17,11 @@ from datetime import datetime
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 
 from providers.simulator.config import QyxsUser
 from providers.simulator.emay import BEIJING, parse_params
+from providers.simulator.faults import add_route
 from providers.simulator.state import RequestRecord, SimState
 
 MAX_MOBILES = 1000  # DESIGN §3's reading; the document gives no figure
@@ -223,18 +224,12 @@ def qyxs_router(state: SimState) -> APIRouter:
         return "".join(f"<callbox>{elements(**reply)}</callbox>" for reply in inbox.take(userid, PAGE))
 
     def bind(path: str, handler: Callable[[dict[str, str]], Awaitable[str]]) -> None:
-        async def endpoint(request: Request) -> Response:
-            faults = state.faults
-            if faults.latency_s:
-                await asyncio.sleep(faults.latency_s)
-            if state.draw(faults.error_5xx_rate):
-                state.count_5xx()
-                return PlainTextResponse("Service Unavailable", status_code=503)
+        async def respond(request: Request) -> Response:
             params = parse_params(request.query_params, await request.body(),
                                   request.headers.get("content-type", "")) or {}
             return Response(await handler(params), media_type="text/xml; charset=utf-8")
 
-        router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False)
+        add_route(router, state, path, respond)
 
     bind("/sms.aspx", sms)
     bind("/statusApi.aspx", query(reports))

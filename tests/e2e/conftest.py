@@ -215,3 +215,23 @@ def job_uid(job_id: int) -> str:
     from models import Job, session_scope
     with session_scope() as session:
         return session.get(Job, job_id).uid
+
+
+def mobiles(prefix: str, n: int) -> list[str]:
+    """`n` mainland mobiles: `prefix` (three digits) followed by an eight-digit counter."""
+    return [f"{prefix}{i:08d}" for i in range(n)]
+
+
+def nonzero(counts: dict[str, int]) -> dict[str, int]:
+    """`counts` without its zero entries."""
+    return {k: v for k, v in counts.items() if v}
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator:
+    """The API in this process (FastAPI's TestClient), one per test module."""
+    from fastapi.testclient import TestClient
+
+    from api.app import app
+    with TestClient(app) as client:
+        yield client

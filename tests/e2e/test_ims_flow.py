@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import job_uid, wait_done
+from tests.e2e.conftest import job_uid, nonzero, wait_done
 
 pytestmark = pytest.mark.e2e
 IMS_STATES = {"DELIVRD": "delivered", "TIMEOUT": "expired"}  # FAIL_* → failed
@@ -21,20 +20,9 @@ def emay_form(mobile: str) -> str:
     return "00" + mobile.replace("+", "").replace(" ", "")
 
 
-@pytest.fixture(scope="module")
-def api():
-    from api.app import app
-    with TestClient(app) as client:
-        yield client
-
-
 def expected_counts(sim, uid: str) -> dict[str, int]:
     by_custom = sim.get("outcomes")["by_custom_id"]
     return dict(Counter(IMS_STATES.get(state, "failed") for cid, state in by_custom.items() if cid.startswith(uid)))
-
-
-def nonzero(counts: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in counts.items() if v}
 
 
 def test_700_same_content_recipients_are_three_batch_requests_and_reports_match(api, sim):

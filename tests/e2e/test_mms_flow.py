@@ -14,16 +14,14 @@ import requests
 from sqlalchemy import func, select
 
 from msgrelay.mms_frames import sample_frames, sample_png
-from tests.e2e.conftest import CALLBACK_TOKEN, MMS_API_KEY, MMS_CALLBACK_TOKEN, job_view, wait_done, wait_until
+from tests.e2e.conftest import (
+    CALLBACK_TOKEN, MMS_API_KEY, MMS_CALLBACK_TOKEN, job_view, mobiles, wait_done, wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 API_ID = "2RYN7CQHL1M"
 OPTIONS = {"title": "周末特惠", "sign_name": "【互亿无线】"}
 RECEIPT_STATES = {"DELIVERED": "delivered"}  # every other receipt code is a failure
-
-
-def mobiles(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}{i:08d}" for i in range(n)]
 
 
 @pytest.fixture

@@ -8,25 +8,13 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
 from providers.simulator.qyxs import replies_of
 from providers.simulator.state import RequestRecord
-from tests.e2e.conftest import job_view, wait_done, wait_until
+from tests.e2e.conftest import job_view, mobiles, nonzero, wait_done, wait_until
 
 pytestmark = pytest.mark.e2e
 SMS_STATES = {"10": "delivered", "20": "failed"}
-
-
-def mobiles(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}{i:08d}" for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def api():
-    from api.app import app
-    with TestClient(app) as client:
-        yield client
 
 
 def sent_to(sim, userid: str) -> list[dict]:
@@ -39,10 +27,6 @@ def expected_counts(sim, userid: str) -> dict[str, int]:
     by_id = sim.get("outcomes")["by_custom_id"]
     return dict(Counter(SMS_STATES[by_id[r["provider_id"]]] for req in sent_to(sim, userid)
                         for r in req["recipients"]))
-
-
-def nonzero(counts: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in counts.items() if v}
 
 
 def submit(api, account: str, people: list[str], **extra) -> int:

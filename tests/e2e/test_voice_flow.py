@@ -4,23 +4,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import job_uid, job_view, wait_done, wait_until
+from tests.e2e.conftest import job_uid, job_view, mobiles, wait_done, wait_until
 
 pytestmark = pytest.mark.e2e
 VOICE_STATES = {"SUCCESS": "delivered", "TIMEOUT": "expired"}
-
-
-def mobiles(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}{i:08d}" for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def api():
-    from api.app import app
-    with TestClient(app) as client:
-        yield client
 
 
 def chunk_attempts(job_id: int) -> int:

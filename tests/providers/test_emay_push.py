@@ -9,17 +9,14 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from msgrelay.accounts import EmayAccount
 from msgrelay.statuses import MessageStatus
 from providers.base import BEIJING
 from providers.emay_push import MAX_INFLATED_BYTES, decode_emay_push
 from providers.emay_voice import EmayVoice
 from providers.errors import InvalidInput
+from tests.providers.emay_doc001 import APP_ID, SECRET, emay_account
 
-APP_ID = "EUCP-EMY-DDDD-3EEEE"
-SECRET = "0123456789abcdef"
-ACCOUNT = EmayAccount(name="voice", provider="emay_voice", base_url="http://127.0.0.1:18080",
-                      app_id=APP_ID, secret_key=SECRET)
+ACCOUNT = emay_account("voice", "emay_voice")
 
 # 2.1.4.2 普通推送 json 串示例 (the document's braces fixed; the second record made a failure)
 PUSH = {"code": "SUCCESS", "data": [

@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from msgrelay.accounts import EmayAccount
 from msgrelay.statuses import MessageStatus
-from providers.base import BEIJING, HttpResponse, Recipient, SendSpec
+from providers.base import BEIJING, Recipient, SendSpec
 from providers.emay_common import (
     CODE_FAMILIES,
     beijing_timestamp,
@@ -27,22 +26,10 @@ from providers.emay_voice import (
     parse_report_response,
     parse_send_response,
 )
-from providers.errors import (
-    AccountError,
-    AmbiguousError,
-    InvalidInput,
-    PermanentError,
-    RateLimited,
-    RecipientRejected,
-    TransientError,
-)
+from providers.errors import AccountError, AmbiguousError, InvalidInput, PermanentError, RateLimited, TransientError
+from tests.providers.emay_doc001 import APP_ID, NOW, SECRET, SHARED_CODES, TS, answer, batch_of, emay_account
 
-APP_ID = "EUCP-EMY-DDDD-3EEEE"
-SECRET = "0123456789abcdef"
-ACCOUNT = EmayAccount(name="voice", provider="emay_voice", base_url="http://127.0.0.1:18080",
-                      app_id=APP_ID, secret_key=SECRET)
-NOW = datetime(2017, 1, 1, 4, 0, 0, tzinfo=timezone.utc)  # 2017-01-01 12:00:00 in Beijing
-TS = "20170101120000"
+ACCOUNT = emay_account("voice", "emay_voice")
 
 # 2.1.1.2: the document's send answer
 SEND_ANSWER = """{"code" : "SUCCESS", "data" : [
@@ -58,19 +45,10 @@ REPORT_ANSWER = """{"code": "SUCCESS", "data": [{
     "customVoiceId": "1553885000011111", "state": " SUCCESS ", "message": "成功",
     "callingTime": "2017-03-15 12:00:00", "callingDuration": 68.02, "mobile": "18566666666"}]}"""
 
-# 3.2 接口状态码表, copied from the document, with the family the design gives each code
+# 3.2 接口状态码表, copied from the document (its first rows, which 3.4 repeats, are SHARED_CODES), with the
+# family the design gives each code
 TABLE_3_2 = {
-    "SUCCESS": ("提交成功", None),
-    "ERROR_APPID": ("AppId 不存在", AccountError),
-    "ERROR_PARAMS": ("请求参数错误", PermanentError),
-    "ERROR_CLIENT_IP": ("不识别的 Ip", AccountError),
-    "ERROR_TIMESTAMP": ("时间戳错误", TransientError),
-    "ERROR_SIGN": ("签名错误", AccountError),
-    "ERROR_MOBILE_EMPTY": ("手机号为空", PermanentError),
-    "ERROR_MOBILE_NUMBER": ("号码数量过多", PermanentError),
-    "ERROR_MOBILE_ERROR": ("手机号码错误", RecipientRejected),
-    "ERROR_CONTENT_EMPTY": ("语音内容为空", PermanentError),
-    "ERROR_LONG_CONTENT": ("语音内容过长", PermanentError),
+    **SHARED_CODES,
     "ERROR_VERIFICATION_CODE_CONTENT": ("短信语音验证码内容错误", PermanentError),
     "ERROR_CUSTOM_VOICE_ID": ("自定义语音 ID 错误", PermanentError),
     "ERROR_NEEDMORE_BALANCE": ("余额不足", AccountError),
@@ -88,14 +66,6 @@ TABLE_3_1 = {
     "FAIL_MOBILE": MessageStatus.FAILED, "FAIL_BLACKDICTIONARY": MessageStatus.FAILED,
     "FAIL_AUDITINGFAIL": MessageStatus.FAILED, "FAIL_APPID": MessageStatus.FAILED,
 }
-
-
-def _ok(text: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(status=status, text=text)
-
-
-def _batch(n: int) -> list[Recipient]:
-    return [Recipient(mobile=f"1800109890{i}", custom_id=f"c{i}") for i in range(n)]
 
 
 # --- signing ------------------------------------------------------------------------------------------
@@ -130,7 +100,7 @@ def test_parse_beijing_time() -> None:
 def test_notify_form_has_the_documented_fields_in_recipient_order() -> None:
     spec = SendSpec("notify", "hello", {"isInteractive": 1, "interactiveContent": 1234,
                                         "acousticSignContent": "请问还有其他可以帮助您的吗"})
-    request = build_send_request(ACCOUNT, spec, _batch(2), NOW)
+    request = build_send_request(ACCOUNT, spec, batch_of(2, "c"), NOW)
     assert request.path == "/voice/send" and request.method == "POST"
     assert dict(request.form) == {
         "appId": APP_ID, "timestamp": TS, "sign": sign(APP_ID, SECRET, TS), "content": "hello",
@@ -140,13 +110,13 @@ def test_notify_form_has_the_documented_fields_in_recipient_order() -> None:
 
 
 def test_marketing_uses_sendctcode_and_omits_absent_options() -> None:
-    request = build_send_request(ACCOUNT, SendSpec("marketing", "hi"), _batch(1), NOW)
+    request = build_send_request(ACCOUNT, SendSpec("marketing", "hi"), batch_of(1, "c"), NOW)
     assert request.path == "/voice/sendCTCode"
     assert set(request.form) == {"appId", "timestamp", "sign", "content", "mobiles", "customVoiceIds"}
 
 
 def test_vfcode_form_uses_singular_fields() -> None:
-    request = build_send_request(ACCOUNT, SendSpec("vfcode", "1234"), _batch(1), NOW)
+    request = build_send_request(ACCOUNT, SendSpec("vfcode", "1234"), batch_of(1, "c"), NOW)
     assert request.path == "/voice/sendVFCode"
     assert dict(request.form) == {"appId": APP_ID, "timestamp": TS, "sign": sign(APP_ID, SECRET, TS),
                                   "content": "1234", "mobile": "18001098900", "customVoiceId": "c0"}
@@ -222,7 +192,7 @@ def test_validate(spec: SendSpec, recipients: list[Recipient], field: str | None
 # --- answers ------------------------------------------------------------------------------------------
 
 def test_send_answer_from_the_document() -> None:
-    accepted = parse_send_response(_ok(SEND_ANSWER))
+    accepted = parse_send_response(answer(SEND_ANSWER))
     assert [(a.mobile, a.custom_id, a.provider_msg_id) for a in accepted] == [
         ("15538850000", "20170392833833891100", "20170392833833891100"),
         ("15538850001", "20170392833833891100", "20170392833833892100"),
@@ -231,7 +201,7 @@ def test_send_answer_from_the_document() -> None:
 
 def test_send_answer_without_custom_id_takes_it_from_the_batch() -> None:
     body = json.dumps({"code": "SUCCESS", "data": [{"mobile": "18001098901", "voiceId": "v1"}]})
-    accepted = EmayVoice().parse_send(SendSpec("notify", "x"), _batch(2), _ok(body))
+    accepted = EmayVoice().parse_send(SendSpec("notify", "x"), batch_of(2, "c"), answer(body))
     assert [(a.mobile, a.custom_id, a.provider_msg_id) for a in accepted] == [("18001098901", "c1", "v1")]
 
 
@@ -243,7 +213,7 @@ def test_every_documented_code_maps_to_a_family(code: str) -> None:
         assert error_for_code(code) is None
         return
     with pytest.raises(family) as err:
-        parse_send_response(_ok(json.dumps({"code": code})))
+        parse_send_response(answer(json.dumps({"code": code})))
     assert type(err.value) is family
     assert err.value.code == code and text in err.value.message
     if family is AccountError:
@@ -252,7 +222,7 @@ def test_every_documented_code_maps_to_a_family(code: str) -> None:
 
 def test_unknown_code_falls_back_to_transient() -> None:
     with pytest.raises(TransientError) as err:
-        parse_send_response(_ok('{"code": "ERROR_SOMETHING_NEW"}'))
+        parse_send_response(answer('{"code": "ERROR_SOMETHING_NEW"}'))
     assert type(err.value) is TransientError and err.value.code == "ERROR_SOMETHING_NEW"
 
 
@@ -260,23 +230,23 @@ def test_unknown_code_falls_back_to_transient() -> None:
                                           ('{"data": []}', 200)])
 def test_unreadable_send_answer_is_ambiguous(text: str, status: int) -> None:
     with pytest.raises(AmbiguousError):
-        parse_send_response(_ok(text, status))
+        parse_send_response(answer(text, status))
 
 
 def test_unreadable_refusal_is_transient() -> None:
     with pytest.raises(TransientError):
-        parse_send_response(_ok("Not Found", 404))
+        parse_send_response(answer("Not Found", 404))
 
 
 @pytest.mark.parametrize("parse", [parse_report_response, parse_balance_response])
 def test_unreadable_query_answer_is_transient(parse) -> None:  # noqa: ANN001
     with pytest.raises(TransientError) as err:
-        parse(_ok("<html>busy</html>"))
+        parse(answer("<html>busy</html>"))
     assert not isinstance(err.value, AmbiguousError)
 
 
 def test_report_answer_from_the_document() -> None:
-    reports = parse_report_response(_ok(REPORT_ANSWER))
+    reports = parse_report_response(answer(REPORT_ANSWER))
     assert len(reports) == 2
     report = reports[0]
     assert report.status is MessageStatus.DELIVERED and report.state == "SUCCESS"
@@ -291,22 +261,22 @@ def test_report_answer_from_the_document() -> None:
                                            ("DELIVRD", MessageStatus.UNKNOWN), ("", MessageStatus.UNKNOWN)])
 def test_report_states(state: str, status: MessageStatus) -> None:
     body = json.dumps({"code": "SUCCESS", "data": [{"voiceId": "v", "state": state, "callingTime": "bad"}]})
-    (report,) = parse_report_response(_ok(body))
+    (report,) = parse_report_response(answer(body))
     assert report.status is status and report.state == state.strip()
     assert report.reported_at is None
 
 
 def test_empty_report_page_and_report_errors() -> None:
-    assert parse_report_response(_ok('{"code": "SUCCESS", "data": []}')) == []
-    assert parse_report_response(_ok('{"code": "SUCCESS"}')) == []
+    assert parse_report_response(answer('{"code": "SUCCESS", "data": []}')) == []
+    assert parse_report_response(answer('{"code": "SUCCESS"}')) == []
     with pytest.raises(AccountError):
-        parse_report_response(_ok('{"code": "ERROR_SIGN"}'))
+        parse_report_response(answer('{"code": "ERROR_SIGN"}'))
 
 
 @pytest.mark.parametrize("body, amount", [('{"balance": 1024, "responseCode": "SUCCESS"}', Decimal("1024")),
                                           ('{"balance": "88.50", "responseCode": "SUCCESS"}', Decimal("88.50"))])
 def test_balance_answers(body: str, amount: Decimal) -> None:
-    (balance,) = parse_balance_response(_ok(body))
+    (balance,) = parse_balance_response(answer(body))
     assert balance.amount == amount
 
 
@@ -315,4 +285,4 @@ def test_balance_answers(body: str, amount: Decimal) -> None:
                                           ('{"balance": "xxx", "responseCode": "SUCCESS"}', TransientError)])
 def test_balance_errors(body: str, family: type) -> None:
     with pytest.raises(family):
-        parse_balance_response(_ok(body))
+        parse_balance_response(answer(body))

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
-from msgrelay.accounts import EmayAccount
 from msgrelay.statuses import MessageStatus
-from providers.base import HttpResponse, Recipient, SendSpec
+from providers.base import Recipient, SendSpec
 from providers.emay_common import CODE_FAMILIES, error_for_code, sign
 from providers.emay_voice_sms import (
     EmayVoiceSms,
@@ -21,22 +19,10 @@ from providers.emay_voice_sms import (
     parse_report_response,
     parse_send_response,
 )
-from providers.errors import (
-    AccountError,
-    AmbiguousError,
-    InvalidInput,
-    PermanentError,
-    RateLimited,
-    RecipientRejected,
-    TransientError,
-)
+from providers.errors import AccountError, AmbiguousError, InvalidInput, PermanentError, RateLimited, TransientError
+from tests.providers.emay_doc001 import APP_ID, NOW, SECRET, SHARED_CODES, TS, answer, batch_of, emay_account
 
-APP_ID = "EUCP-EMY-DDDD-3EEEE"
-SECRET = "0123456789abcdef"
-ACCOUNT = EmayAccount(name="join", provider="emay_voice_sms", base_url="http://127.0.0.1:18080",
-                      app_id=APP_ID, secret_key=SECRET)
-NOW = datetime(2017, 1, 1, 4, 0, 0, tzinfo=timezone.utc)
-TS = "20170101120000"
+ACCOUNT = emay_account("join", "emay_voice_sms")
 
 SEND_ANSWER = """{"code" : "SUCCESS", "data" : [
   {"mobile": "15538850000", "joinId": "20170392833833891100", "customJoinId": "20170392833833891100"}]}"""
@@ -47,19 +33,10 @@ REPORT_ANSWER = """{"code": "SUCCESS", "data": [{
     "appId": "EUCP - EMY - DDDD - 3EEEE", "joinId": "20170392833833891100", "customJoinId": "1553885000011111",
     "state": " 2 ", "desc": "fail", "mobile": "18566666666", "keyContent": "12", "voiceSign": ""}]}"""
 
-# 3.4 语音短信状态码表, copied from the document, with the family the design gives each code
+# 3.4 语音短信状态码表, copied from the document (its first rows, which 3.2 gives too, are SHARED_CODES), with
+# the family the design gives each code
 TABLE_3_4 = {
-    "SUCCESS": ("提交成功", None),
-    "ERROR_APPID": ("AppId 不存在", AccountError),
-    "ERROR_PARAMS": ("请求参数错误", PermanentError),
-    "ERROR_CLIENT_IP": ("不识别的 Ip", AccountError),
-    "ERROR_TIMESTAMP": ("时间戳错误", TransientError),
-    "ERROR_SIGN": ("签名错误", AccountError),
-    "ERROR_MOBILE_EMPTY": ("手机号为空", PermanentError),
-    "ERROR_MOBILE_NUMBER": ("号码数量过多", PermanentError),
-    "ERROR_MOBILE_ERROR": ("手机号码错误", RecipientRejected),
-    "ERROR_CONTENT_EMPTY": ("语音内容为空", PermanentError),
-    "ERROR_LONG_CONTENT": ("语音内容过长", PermanentError),
+    **SHARED_CODES,
     "ERROR_TRIGGERCONDITIONS": ("触发条件错误", PermanentError),
     "ERROR_TIMINGTIME": ("发送短信定时时间格式错误", PermanentError),
     "ERROR_KEYCONTENT": ("按键内容必须为数字", PermanentError),
@@ -76,20 +53,12 @@ TABLE_3_4 = {
 SHARED_WITH_3_2 = {"ERROR_OVER_SPEED": RateLimited, "ERROR_MESSAGE_TYPE": AccountError}
 
 
-def _ok(text: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(status=status, text=text)
-
-
-def _batch(n: int) -> list[Recipient]:
-    return [Recipient(mobile=f"1800109890{i}", custom_id=f"j{i}") for i in range(n)]
-
-
 def test_send_form_has_the_documented_fields() -> None:
     spec = SendSpec("voice_sms", "1234", {
         "isInteractive": "1", "interactiveContent": "1234", "acousticSignContent": "nihao", "smsContent": "nihao",
         "triggerConditions": 3, "keyContent": 1, "connectTime": "010",
     })
-    request = build_send_request(ACCOUNT, spec, _batch(2), NOW)
+    request = build_send_request(ACCOUNT, spec, batch_of(2, "j"), NOW)
     assert request.path == "/join/send"
     assert dict(request.form) == {
         "appId": APP_ID, "timestamp": TS, "sign": sign(APP_ID, SECRET, TS), "voiceContent": "1234",
@@ -164,7 +133,7 @@ def test_validate(content: str, options: dict, recipients: list[Recipient], fiel
 
 
 def test_send_answer_from_the_document() -> None:
-    (accepted,) = parse_send_response(_ok(SEND_ANSWER))
+    (accepted,) = parse_send_response(answer(SEND_ANSWER))
     assert (accepted.mobile, accepted.custom_id, accepted.provider_msg_id) == (
         "15538850000", "20170392833833891100", "20170392833833891100")
 
@@ -177,7 +146,7 @@ def test_every_documented_code_maps_to_a_family(code: str) -> None:
         assert error_for_code(code) is None
         return
     with pytest.raises(family) as err:
-        parse_send_response(_ok(json.dumps({"code": code, "data": []})))
+        parse_send_response(answer(json.dumps({"code": code, "data": []})))
     assert type(err.value) is family
     assert err.value.code == code and text in err.value.message
     if code == "ERROR_NEEDMORE_BLANCE":
@@ -189,21 +158,21 @@ def test_every_documented_code_maps_to_a_family(code: str) -> None:
 @pytest.mark.parametrize("code, family", SHARED_WITH_3_2.items())
 def test_shared_codes(code: str, family: type) -> None:
     with pytest.raises(family):
-        parse_send_response(_ok(json.dumps({"code": code})))
+        parse_send_response(answer(json.dumps({"code": code})))
 
 
 def test_unknown_code_and_unreadable_answers() -> None:
     with pytest.raises(TransientError) as err:
-        parse_send_response(_ok('{"code": "ERROR_NEW"}'))
+        parse_send_response(answer('{"code": "ERROR_NEW"}'))
     assert type(err.value) is TransientError
     with pytest.raises(AmbiguousError):
-        parse_send_response(_ok("gateway says hello"))
+        parse_send_response(answer("gateway says hello"))
     with pytest.raises(TransientError):
-        parse_report_response(_ok("gateway says hello"))
+        parse_report_response(answer("gateway says hello"))
 
 
 def test_report_answer_from_the_document() -> None:
-    delivered, failed = parse_report_response(_ok(REPORT_ANSWER))
+    delivered, failed = parse_report_response(answer(REPORT_ANSWER))
     assert (delivered.status, delivered.state, delivered.desc) == (MessageStatus.DELIVERED, "4", "success")
     assert (failed.status, failed.state, failed.desc) == (MessageStatus.FAILED, "2", "fail")
     assert delivered.provider_msg_id == "20170392833833891100" and delivered.custom_id == "1553885000011111"
@@ -217,19 +186,19 @@ def test_report_answer_from_the_document() -> None:
 def test_report_states(state: object, status: MessageStatus) -> None:
     # the older document (000) writes the key " desc ": keys are trimmed too
     body = json.dumps({"code": "SUCCESS", "data": [{"joinId": "x", "state": state, " desc ": "d"}]})
-    (report,) = parse_report_response(_ok(body))
+    (report,) = parse_report_response(answer(body))
     assert report.status is status and report.desc == "d"
 
 
 @pytest.mark.parametrize("body, amount", [('{"data": 1024, "code": "SUCCESS"}', Decimal("1024")),
                                           ('{"data": "12.5", "code": "SUCCESS"}', Decimal("12.5"))])
 def test_balance_answers(body: str, amount: Decimal) -> None:
-    (balance,) = parse_balance_response(_ok(body))
+    (balance,) = parse_balance_response(answer(body))
     assert balance.amount == amount
 
 
 def test_balance_errors() -> None:
     with pytest.raises(AccountError):
-        parse_balance_response(_ok('{"code": "ERROR_SIGN"}'))
+        parse_balance_response(answer('{"code": "ERROR_SIGN"}'))
     with pytest.raises(TransientError):
-        parse_balance_response(_ok('{"code": "SUCCESS"}'))
+        parse_balance_response(answer('{"code": "SUCCESS"}'))

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,20 +35,35 @@ def beijing_timestamp(offset_s: float = 0) -> str:
     return (datetime.now(BEIJING) + timedelta(seconds=offset_s)).strftime("%Y%m%d%H%M%S")
 
 
-def signed(app_id: str, key: str, *, balance: bool = False, **params: str) -> dict[str, str]:
-    """appId, timestamp and sign computed here, independently of the simulator, plus `params`."""
+def signed(app_id: str, key: str, *, balance: bool = False, offset_s: float = 0, **params) -> dict:
+    """appId, timestamp (now + `offset_s`) and sign computed here, independently of the simulator, plus `params`;
+    a balance call's sign has no timestamp."""
     if balance:
         return {"appId": app_id, "sign": hashlib.md5(f"{app_id}{key}".encode()).hexdigest(), **params}
-    ts = beijing_timestamp()
+    ts = beijing_timestamp(offset_s)
     return {"appId": app_id, "timestamp": ts, "sign": hashlib.md5(f"{app_id}{key}{ts}".encode()).hexdigest(), **params}
 
 
-class Sim:
-    """A running simulator: its base URL and helpers for the provider and control routes."""
+class SimClient:
+    """A running simulator: its base URL, one HTTP session, and its control routes."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.http = requests.Session()
+
+    def control(self, method: str, path: str, **kw) -> requests.Response:
+        answer = self.http.request(method, self.url + path, **kw)
+        answer.raise_for_status()
+        return answer
+
+    def reset(self) -> SimClient:
+        """Forget every request, report and fault; returns the client, for the per-test fixtures."""
+        self.control("POST", "/_sim/reset")
+        return self
+
+
+class Sim(SimClient):
+    """The simulator with helpers for the Emay voice and voice-SMS routes."""
 
     def post(self, path: str, data: dict[str, str], **kw) -> requests.Response:
         return self.http.post(self.url + path, data=data, **kw)
@@ -58,13 +74,10 @@ class Sim:
     def join(self, path: str, **params: str) -> dict:
         return self.post(path, signed(JOIN_APP, JOIN_KEY, **params)).json()
 
-    def control(self, method: str, path: str, **kw) -> requests.Response:
-        answer = self.http.request(method, self.url + path, **kw)
-        answer.raise_for_status()
-        return answer
 
-
-def start_server(config: SimConfig) -> tuple[uvicorn.Server, threading.Thread, str]:
+@contextmanager
+def serving(config: SimConfig) -> Iterator[str]:
+    """The simulator served on a free loopback port while the block runs; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, access_log=False,
                                            log_level="warning", lifespan="on"))
@@ -74,7 +87,11 @@ def start_server(config: SimConfig) -> tuple[uvicorn.Server, threading.Thread, s
     while not server.started:
         assert time.monotonic() < deadline, "simulator did not start"
         time.sleep(0.01)
-    return server, thread, f"http://127.0.0.1:{port}"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +100,13 @@ def sim_server() -> Iterator[Sim]:
         emay_apps={VOICE_APP: EmayApp(VOICE_KEY, "voice"), JOIN_APP: EmayApp(JOIN_KEY, "join")},
         report_delay_s=REPORT_DELAY_S,
     )
-    server, thread, url = start_server(config)
-    yield Sim(url)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(config) as url:
+        yield Sim(url)
 
 
 @pytest.fixture
 def sim(sim_server: Sim) -> Sim:
-    sim_server.control("POST", "/_sim/reset")
-    return sim_server
+    return sim_server.reset()
 
 
 class Receiver:

@@ -15,7 +15,7 @@ import requests
 from msgrelay.mms_frames import sample_frames, sample_png
 from providers.simulator import SimConfig
 from providers.simulator.config import IhuyiApp
-from tests.simulator.conftest import Receiver, start_server
+from tests.simulator.conftest import serving
 
 API_ID, API_KEY = "2RYN7CQHL1M", "sim-ihuyi-key-1"
 OTHER_ID = "3ABCDEFGHIJ"
@@ -61,10 +61,8 @@ class Ihuyi:
 def server() -> Iterator[Ihuyi]:
     config = SimConfig(emay_apps={}, report_delay_s=REPORT_DELAY_S,
                        ihuyi_apps={API_ID: IhuyiApp(API_KEY), OTHER_ID: IhuyiApp("other-key", balance=5)})
-    srv, thread, url = start_server(config)
-    yield Ihuyi(url)
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(config) as url:
+        yield Ihuyi(url)
 
 
 @pytest.fixture
@@ -188,21 +186,8 @@ def test_balance_lists_every_product_with_its_name(ihuyi):
     assert ihuyi.post("/mms/v1/balance", signed(key="wrong"))["code"] == "ERROR_SIGNATURE"
 
 
-@pytest.fixture
-def receivers() -> Iterator:
-    made: list[Receiver] = []
-
-    def make(*answers: str) -> Receiver:
-        made.append(Receiver(list(answers) or ["success"]))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
-
-
-def test_template_created_pending_then_audited_and_pushed(ihuyi, receivers):
-    hook = receivers()
+def test_template_created_pending_then_audited_and_pushed(ihuyi, receiver_factory):
+    hook = receiver_factory()
     ihuyi.control("POST", "/_sim/ihuyi/push", json={"api_id": API_ID, "template_url": hook.url})
     made = ihuyi.post("/mms/v1/templateCreate", signed(title="双十一", content=FRAMES, sign_name="【互亿无线】",
                                                        purpose="会员营销"))
@@ -227,8 +212,8 @@ def test_template_rules(ihuyi, changes):
     assert ihuyi.post("/mms/v1/templateCreate", signed(**body))["code"] != "OK"
 
 
-def test_receipts_and_replies_are_pushed_after_the_delay(ihuyi, receivers):
-    receipts, replies = receivers(), receivers()
+def test_receipts_and_replies_are_pushed_after_the_delay(ihuyi, receiver_factory):
+    receipts, replies = receiver_factory(), receiver_factory()
     ihuyi.control("POST", "/_sim/ihuyi/push", json={"api_id": API_ID, "receipt_url": receipts.url,
                                                      "mo_url": replies.url, "mo_rate": 1.0})
     phones = [f"137{i:08d}" for i in range(40)]
@@ -252,8 +237,8 @@ def test_receipts_and_replies_are_pushed_after_the_delay(ihuyi, receivers):
     (["fail", "fail", "success"], 3, 1),
     (["fail"], 3, 0),  # ihuyi pushes a receipt at most 3 times
 ])
-def test_a_push_is_retried_until_success_at_most_3_times(ihuyi, receivers, answers, attempts, delivered):
-    hook = receivers(*answers)
+def test_a_push_is_retried_until_success_at_most_3_times(ihuyi, receiver_factory, answers, attempts, delivered):
+    hook = receiver_factory(*answers)
     ihuyi.control("POST", "/_sim/ihuyi/push", json={"api_id": API_ID, "receipt_url": hook.url, "retry_s": 0.05})
     ihuyi.send()
     hook.wait(attempts)
@@ -263,8 +248,8 @@ def test_a_push_is_retried_until_success_at_most_3_times(ihuyi, receivers, answe
     assert stats.get("receipt_delivered", 0) == delivered and stats.get("receipt_failed", 0) == 1 - delivered
 
 
-def test_repeat_delivers_each_push_twice(ihuyi, receivers):
-    hook = receivers()
+def test_repeat_delivers_each_push_twice(ihuyi, receiver_factory):
+    hook = receiver_factory()
     ihuyi.control("POST", "/_sim/ihuyi/push", json={"api_id": API_ID, "receipt_url": hook.url, "repeat": 2})
     ihuyi.send()
     hook.wait(2)
@@ -284,8 +269,8 @@ def test_faults_5xx_and_stall_after_accept_then_the_retry_is_answered_at_once(ih
     assert len(ihuyi.control("GET", "/_sim/requests")) == 1
 
 
-def test_reset_forgets_templates_dedup_and_push_targets(ihuyi, receivers):
-    hook = receivers()
+def test_reset_forgets_templates_dedup_and_push_targets(ihuyi, receiver_factory):
+    hook = receiver_factory()
     ihuyi.control("POST", "/_sim/ihuyi/push", json={"api_id": API_ID, "receipt_url": hook.url})
     ihuyi.send(request_id="before-reset")
     ihuyi.post("/mms/v1/templateCreate", signed(title="t", content=FRAMES, sign_name="【互亿无线】"))

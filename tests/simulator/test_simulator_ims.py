@@ -1,7 +1,6 @@
 """The Emay international simulator over real HTTP: auth, every documented code, limits, reports, faults."""
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 
@@ -9,7 +8,8 @@ import pytest
 import requests
 
 from providers.simulator import EmayApp, SimConfig
-from tests.simulator.conftest import REPORT_DELAY_S, VOICE_APP, VOICE_KEY, beijing_timestamp, start_server
+from tests.simulator.conftest import REPORT_DELAY_S, VOICE_APP, VOICE_KEY, SimClient, serving
+from tests.simulator.conftest import signed as emay_signed
 
 IMS_APP = "EUCP-EMY-SMS0-4SYGK"  # the document's example appId
 IMS_KEY = "9988776655443322"
@@ -17,37 +17,26 @@ M1, M2 = "0061422118000", "0061422118001"  # the document's example mobiles
 
 
 def signed(app_id: str = IMS_APP, key: str = IMS_KEY, *, offset_s: float = 0, **body) -> dict:
-    ts = beijing_timestamp(offset_s)
-    return {"appId": app_id, "timestamp": ts, "sign": hashlib.md5(f"{app_id}{key}{ts}".encode()).hexdigest(), **body}
+    """A body signed as the voice routes' forms are (the document's own app unless told)."""
+    return emay_signed(app_id, key, offset_s=offset_s, **body)
 
 
-class Ims:
-    def __init__(self, url: str) -> None:
-        self.url, self.http = url, requests.Session()
-
+class Ims(SimClient):
     def post(self, path: str, body: dict | None = None, **signed_body) -> dict:
         return self.http.post(self.url + path, json=body if body is not None else signed(**signed_body)).json()
-
-    def control(self, method: str, path: str, **kw) -> requests.Response:
-        answer = self.http.request(method, self.url + path, **kw)
-        answer.raise_for_status()
-        return answer
 
 
 @pytest.fixture(scope="module")
 def ims_server() -> Iterator[Ims]:
     config = SimConfig(emay_apps={IMS_APP: EmayApp(IMS_KEY, "ims"), VOICE_APP: EmayApp(VOICE_KEY, "voice")},
                        report_delay_s=REPORT_DELAY_S)
-    server, thread, url = start_server(config)
-    yield Ims(url)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(config) as url:
+        yield Ims(url)
 
 
 @pytest.fixture
 def ims(ims_server: Ims) -> Ims:
-    ims_server.control("POST", "/_sim/reset")
-    return ims_server
+    return ims_server.reset()
 
 
 def imses(n: int, *, content: str | None = None, tag: str = "c") -> list[dict]:

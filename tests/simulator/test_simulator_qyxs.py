@@ -11,7 +11,7 @@ from defusedxml import ElementTree
 from providers.simulator import SimConfig
 from providers.simulator.config import QyxsUser
 from providers.simulator.qyxs import REPLY_PERCENT, replies_of
-from tests.simulator.conftest import REPORT_DELAY_S, start_server
+from tests.simulator.conftest import REPORT_DELAY_S, SimClient, serving
 
 LOGIN = {"userid": "12", "account": "smsuser", "password": "sms-pass"}
 OTHER = {"userid": "13", "account": "reseller", "password": "reseller-pass"}
@@ -21,10 +21,7 @@ def mobiles(n: int, prefix: str = "139") -> list[str]:
     return [f"{prefix}{i:08d}" for i in range(n)]
 
 
-class Qyxs:
-    def __init__(self, url: str) -> None:
-        self.url, self.http = url, requests.Session()
-
+class Qyxs(SimClient):
     def call(self, path: str, login: dict = LOGIN, **params: str) -> dict:
         """POST a form; the answer's <returnsms> children (and their boxes) as plain data."""
         answer = self.http.post(self.url + path, data={**login, **params})
@@ -43,25 +40,17 @@ class Qyxs:
     def send(self, login: dict = LOGIN, **params: str) -> dict:
         return self.call("/sms.aspx", login, **{"action": "send", "content": "您好", "sendTime": "", **params})
 
-    def control(self, method: str, path: str, **kw) -> requests.Response:
-        answer = self.http.request(method, self.url + path, **kw)
-        answer.raise_for_status()
-        return answer
-
 
 @pytest.fixture(scope="module")
 def qyxs_server() -> Iterator[Qyxs]:
     users = {"12": QyxsUser("smsuser", "sms-pass"), "13": QyxsUser("reseller", "reseller-pass", balance=5)}
-    server, thread, url = start_server(SimConfig(emay_apps={}, qyxs_users=users, report_delay_s=REPORT_DELAY_S))
-    yield Qyxs(url)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(SimConfig(emay_apps={}, qyxs_users=users, report_delay_s=REPORT_DELAY_S)) as url:
+        yield Qyxs(url)
 
 
 @pytest.fixture
 def qyxs(qyxs_server: Qyxs) -> Qyxs:
-    qyxs_server.control("POST", "/_sim/reset")
-    return qyxs_server
+    return qyxs_server.reset()
 
 
 def test_send_answers_chapter_ones_xml(qyxs: Qyxs) -> None:
