@@ -84,6 +84,13 @@ api_key = "{MMS_API_KEY}"
 product_id = 1001
 callback_token = "{MMS_CALLBACK_TOKEN}"
 
+[accounts.metered]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-METER"
+secret_key = "5555666677778888"
+balance_per_recipient = 1
+
 [accounts.limited]
 provider = "emay_voice"
 base_url = "{sim_url}"

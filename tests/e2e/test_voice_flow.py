@@ -198,3 +198,26 @@ def test_scheduled_job_waits_in_the_database_until_due(api, sim):
     wait_done(job_id)
     first = min(r["at"] for r in sim.requests_for(job_uid(job_id)))
     assert first >= datetime.fromisoformat(send_at).timestamp() - 0.5
+
+
+def test_known_low_balance_pauses_before_anything_is_sent(api, sim):
+    # given an account that costs 1 unit a recipient, whose last known balance is 100
+    from msgrelay.accounts import get_accounts
+    from msgrelay.balances import poll_balance
+    from msgrelay.settings import get_settings
+    metered = get_accounts()["metered"]
+    sim.post("balance", {"app_id": "EUCP-EMY-TEST-METER", "balance": 100})
+    poll_balance(metered, get_settings())
+    # when a 500-recipient job is submitted
+    job_id = api.post("/v1/jobs", json={"account": "metered", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("159", 500)}).json()["id"]
+    # then it pauses with the reason, and the provider saw nothing
+    wait_until(lambda: job_view(job_id)["status"] == "paused", what="job paused")
+    assert job_view(job_id)["reason"].startswith("balance: last known balance 100")
+    assert sim.recipients(job_uid(job_id)) == []
+    # and after a top-up seen by the next balance poll, resume finishes it
+    sim.post("balance", {"app_id": "EUCP-EMY-TEST-METER", "balance": 10_000})
+    poll_balance(metered, get_settings())
+    api.post(f"/v1/jobs/{job_id}/resume")
+    wait_done(job_id)
+    assert len(sim.recipients(job_uid(job_id))) == 500
