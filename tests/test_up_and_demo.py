@@ -1,4 +1,6 @@
-"""`msgrelay up` and `msgrelay demo` run as an operator would, and stop cleanly on Ctrl-C."""
+"""`msgrelay up` and `msgrelay demo` run as an operator would (nothing configured), and stop cleanly on Ctrl-C.
+
+`--exit` only skips the wait for Ctrl-C after the same summary (`make demo ARGS=--exit`)."""
 from __future__ import annotations
 
 import os
@@ -59,13 +61,27 @@ def test_up_serves_the_api_and_stops_on_ctrl_c(tmp_path):
             proc.kill()
 
 
-def test_demo_stops_cleanly_on_ctrl_c(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "msgrelay.cli", "demo", "--recipients", "600", "--workdir",
+def test_demo_runs_every_kind_prints_the_summary_and_stops_on_ctrl_c(tmp_path):
+    # given a machine with nothing configured (no MSGRELAY_* at all)
+    proc = subprocess.Popen([sys.executable, "-m", "msgrelay.cli", "demo", "--recipients", "1200", "--workdir",
                              str(tmp_path / "demo")], env=_clean_env(), cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        lines = _wait_for_line(proc, r"running; Ctrl-C to stop", timeout_s=300)
-        api_port = int(re.search(r"API\s+http://127\.0\.0\.1:(\d+)", "".join(lines)).group(1))
+        # when it has run
+        text = "".join(_wait_for_line(proc, r"running; Ctrl-C to stop", timeout_s=300))
+        # then every kind is done, nothing was sent twice, and it says where to look
+        assert "embedded Redis at redis://127.0.0.1:" in text and ":6379/" not in text
+        rows = {m.group(1): m.group(0) for m in re.finditer(
+            r"│ \d+\s+│ \w+\s+│ (notify|marketing|voice_sms|vfcode|ims|sms|mms)\b.*", text)}
+        assert set(rows) == {"notify", "marketing", "voice_sms", "vfcode", "ims", "sms", "mms"}
+        assert all("│ done" in row for row in rows.values())
+        assert "0 duplicates" in text
+        assert re.search(r"MMS template \d+ audited by push: approved", text)
+        assert "inbound messages" in text and re.search(r"│ sms\s+│ 188\d{8}", text), "no 企业信使 reply shown"
+        assert re.search(r"│ mms\s+│ 13[56]\d{8}", text), "no MMS reply shown"
+        api_port = int(re.search(r"API\s+http://127\.0\.0\.1:(\d+)/docs", text).group(1))
+        assert re.search(r"Flower http://127\.0\.0\.1:\d+", text)
+        # and Ctrl-C stops it and everything it started
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         assert _port_closed(api_port)
