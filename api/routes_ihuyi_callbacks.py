@@ -20,7 +20,8 @@ from msgrelay.inbound import store_inbound
 from msgrelay.reports import ingest
 from msgrelay.templates import apply_audits
 from providers.errors import InvalidInput
-from providers.ihuyi_mms import parse_mo_push, parse_receipt_push, parse_template_push
+from providers.ihuyi_push import parse_mo_push, parse_receipt_push
+from providers.ihuyi_templates import parse_template_push
 
 router = APIRouter(tags=["callbacks"])
 

@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from benchmarks.harness import bench_env
+from benchmarks.harness import bench_env, group_rss_mb
 from msgrelay.processes import msgrelay_argv, wait_for
 
 
@@ -33,16 +33,20 @@ def main() -> None:
             log = sup.log_dir / f"{name}.log"
             wait_for(lambda: b"ready." in log.read_bytes(), what=name, timeout_s=60)
         requests.post(f"{sim_url}/_sim/faults", json={"latency_s": args.latency}, timeout=5).raise_for_status()
-        from models import session_scope
+        from models import get_engine, session_scope
         from msgrelay.jobs import view_job
         from tasks import submit
+        print(f"database: {get_engine().dialect.name}")
 
         started = time.perf_counter()
         job = submit("voice", "notify", [f"13{i:09d}" for i in range(args.n)], content="基准测试")
         t_submit = time.perf_counter() - started
         otp_latency = []
         t_sent = t_done = None
+        bulk_pgid = sup.children["worker-bulk"].pid
+        peak_worker_mb = 0.0
         while t_done is None and time.perf_counter() - started < 3600:
+            peak_worker_mb = max(peak_worker_mb, group_rss_mb(bulk_pgid))
             if len(otp_latency) < 10:  # a verification call every loop while the bulk job runs
                 call_started = time.perf_counter()
                 otp = submit("voice", "vfcode", [f"1370000{len(otp_latency):04d}"], content="123456")
@@ -62,6 +66,7 @@ def main() -> None:
               f"{stats['accepted_requests'].get('/voice/send', 0) / t_sent:.1f} requests/s)")
         print(f"all reported, job done: {t_done:.1f}s")
         print(f"simulator: {stats['accepted_recipients']:,} recipients accepted, {stats['duplicates']} duplicates")
+        print(f"bulk worker (main + {args.concurrency} pool processes) peak RSS: {peak_worker_mb:.0f} MB")
         print(f"verification calls during the load: median {statistics.median(otp_latency) * 1000:.0f} ms, "
               f"max {max(otp_latency) * 1000:.0f} ms (submit to provider-accepted)")
 

@@ -24,6 +24,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in a process group (a worker and its pool), in MB, from /proc."""
+    total_kb = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # field 5 of stat: the process group id
+                for line in (stat.parent / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+    return total_kb / 1024
+
+
 def database_url(workdir: Path) -> str:
     """MSGRELAY_BENCH_DB=postgresql uses MSGRELAY_BENCH_PG_URL (schema reset); default a fresh SQLite file."""
     if os.environ.get("MSGRELAY_BENCH_DB") == "postgresql":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, start_embedded_redis, wait_for
+from msgrelay.processes import Supervisor, http_ok, msgrelay_argv, start_embedded_redis, wait_for
 
 
 @dataclass

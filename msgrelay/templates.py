@@ -17,7 +17,7 @@ from msgrelay.accounts import Account
 from msgrelay.settings import Settings, get_settings
 from providers.base import http_send
 from providers.errors import InvalidInput
-from providers.ihuyi_mms import TemplateAudit, build_template_request, parse_template_response
+from providers.ihuyi_templates import TemplateAudit, build_template_request, parse_template_response
 from providers.mms_content import (
     DEFAULT_MAX_KB, TITLE_MAX_CHARS, check_size, summary, validate_frames, validate_sign_name,
 )

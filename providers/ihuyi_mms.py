@@ -17,12 +17,7 @@ from providers.base import (
 )
 from providers.errors import AmbiguousError, InvalidInput, TransientError
 from providers.ihuyi_common import checked_answer, public_params
-# parse_mo_push, parse_template_push and the template names are re-exported: api/routes_ihuyi_callbacks.py
-# and msgrelay/templates.py import them from here
-from providers.ihuyi_push import parse_mo_push, parse_receipt_push  # noqa: F401
-from providers.ihuyi_templates import (  # noqa: F401
-    TemplateAudit, build_template_request, parse_template_push, parse_template_response,
-)
+from providers.ihuyi_push import parse_receipt_push
 from providers.mms_content import (
     DEFAULT_MAX_KB, MMS_OPTIONS, check_size, content_size, frames_of, int_option, validate_send,
 )
