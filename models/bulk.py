@@ -6,10 +6,11 @@ and hand them to the driver: COPY on PostgreSQL for inserts, `executemany` other
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import JSON, Table, update
 from sqlmodel import Session
 
 from models.tables import Message
@@ -55,19 +56,32 @@ def _executemany(session: Session, sql: str, rows: Iterable[tuple]) -> int:
     return n
 
 
-def insert_messages(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
-    """Insert message rows (tuples in MESSAGE_COLUMNS order): COPY on PostgreSQL, executemany elsewhere."""
+def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Insert plain rows (values in `columns` order): COPY on PostgreSQL, executemany elsewhere."""
     conn = session.connection()
+    quote = conn.dialect.identifier_preparer.quote  # e.g. `desc` is a keyword
+    names = ", ".join(quote(c) for c in columns)
     if conn.dialect.name == "postgresql":
+        # COPY takes JSON as text; everything else psycopg adapts by itself
+        json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
         n = 0
         with conn.connection.driver_connection.cursor() as cur:
-            with cur.copy(f"COPY message ({', '.join(MESSAGE_COLUMNS)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
                 for row in rows:
+                    if json_at:
+                        row = list(row)
+                        for i in json_at:
+                            row[i] = json.dumps(row[i], ensure_ascii=False)
                     copy.write_row(row)
                     n += 1
         return n
-    sql = f"INSERT INTO message ({', '.join(MESSAGE_COLUMNS)}) VALUES ({', '.join('?' * len(MESSAGE_COLUMNS))})"
-    return _executemany(session, sql, _bound(session, Message.__table__, MESSAGE_COLUMNS, rows))
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    return _executemany(session, sql, _bound(session, table, columns, rows))
+
+
+def insert_messages(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Insert message rows (tuples in MESSAGE_COLUMNS order)."""
+    return insert_rows(session, Message.__table__, MESSAGE_COLUMNS, rows)
 
 
 def update_by_id(session: Session, model: type, changes: Sequence[dict[str, Any]]) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Row, or_, select
 from sqlmodel import Session
 
 from models import Message, RawReport, session_scope, utcnow
-from models.bulk import update_by_id, update_messages_by_id
+from models.bulk import insert_rows, update_by_id, update_messages_by_id
 from msgrelay.accounts import Account
 from msgrelay.jobs import finalize_jobs
 from msgrelay.redis_tools import account_lock
@@ -23,24 +23,30 @@ MAX_PAGES_PER_POLL = 200
 REMATCH_WINDOW = timedelta(hours=6)
 
 
+RAW_COLUMNS = ("account", "provider", "source", "provider_msg_id", "custom_id", "mobile", "status", "state", "desc",
+               "reported_at", "payload", "received_at", "matched")
+
+
 def store_raw(session: Session, account: Account, reports: Sequence[Report], source: str) -> list[int]:
-    """Insert the reports exactly as received; returns their ids (in order)."""
+    """Insert the reports exactly as received (COPY on PostgreSQL); returns their ids (in order)."""
     if not reports:
         return []
     now = utcnow()
-    rows = [
-        {"account": account.name, "provider": account.provider, "source": source,
-         "provider_msg_id": r.provider_msg_id, "custom_id": r.custom_id, "mobile": r.mobile, "status": r.status,
-         "state": (r.state or "")[:64], "desc": (r.desc or "")[:255] or None, "reported_at": r.reported_at,
-         "payload": dict(r.raw), "received_at": now, "matched": False}
-        for r in reports
-    ]
-    return list(session.scalars(insert(RawReport).returning(RawReport.id, sort_by_parameter_order=True), rows))
+    insert_rows(session, RawReport.__table__, RAW_COLUMNS, (
+        (account.name, account.provider, source, r.provider_msg_id, r.custom_id, r.mobile, str(r.status),
+         (r.state or "")[:64], (r.desc or "")[:255] or None, r.reported_at, dict(r.raw), now, False)
+        for r in reports))
+    # this batch's rows are the account's unmatched ones stamped with this very microsecond
+    return list(session.scalars(select(RawReport.id).where(
+        RawReport.matched.is_(False), RawReport.received_at == now, RawReport.account == account.name,
+    ).order_by(RawReport.id)))
 
 
 def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, account: str | None = None) -> int:
     """Apply unmatched raw reports (the given ids, or the account's recent ones) to their messages."""
-    query = select(RawReport).where(RawReport.matched.is_(False))
+    # the columns matching needs, not the raw payload
+    query = select(RawReport.id, RawReport.custom_id, RawReport.provider_msg_id, RawReport.status, RawReport.state,
+                   RawReport.desc, RawReport.reported_at).where(RawReport.matched.is_(False))
     if raw_ids is not None:
         ids = list(raw_ids)
         if not ids:
@@ -49,13 +55,14 @@ def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, acc
     else:
         query = query.where(RawReport.account == account, RawReport.received_at > utcnow() - REMATCH_WINDOW)
     applied = 0
-    raws = list(session.scalars(query.order_by(RawReport.id).limit(20_000)))
+    raws = session.execute(query.order_by(RawReport.id).limit(20_000)).all()
     for start in range(0, len(raws), 500):
         applied += _apply(session, raws[start:start + 500])
     return applied
 
 
-def _apply(session: Session, raws: Sequence[RawReport]) -> int:
+def _apply(session: Session, raws: Sequence[Row]) -> int:
+    """Apply one batch of raw report rows to their messages; returns how many matched."""
     customs = [r.custom_id for r in raws if r.custom_id]
     pids = [r.provider_msg_id for r in raws if r.provider_msg_id and not r.custom_id]
     found = session.execute(
