@@ -46,23 +46,22 @@ class Supervisor:
         return [n for n, p in self.children.items() if p.poll() is not None]
 
     def stop_all(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM every child (warm shutdown), then SIGKILL what is left."""
+        """SIGTERM each child's main process (a Celery worker then finishes its tasks: warm shutdown; signalling
+        the whole group would kill the pool under them), then SIGKILL whatever is left in its group."""
         for proc in reversed(list(self.children.values())):
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+                proc.terminate()
         deadline = time.monotonic() + timeout_s
         for proc in self.children.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # leftovers: a stuck main, or orphaned pool processes
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
         self.children.clear()
 
 

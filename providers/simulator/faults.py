@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from starlette.requests import ClientDisconnect
+
 from providers.simulator.state import SimState
 
 Respond = Callable[[Request], Awaitable[Response]]
@@ -26,6 +28,9 @@ def add_route(router: APIRouter, state: SimState, path: str, respond: Respond) -
         if state.draw(faults.error_5xx_rate):
             state.count_5xx()
             return PlainTextResponse("Service Unavailable", status_code=503)
-        return await respond(request)
+        try:
+            return await respond(request)
+        except ClientDisconnect:  # the client died before its whole request arrived: nothing was accepted
+            return Response(status_code=400)
 
     router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False)
