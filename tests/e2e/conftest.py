@@ -91,6 +91,14 @@ app_id = "EUCP-EMY-TEST-METER"
 secret_key = "5555666677778888"
 balance_per_recipient = 1
 
+[accounts.throttled]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-THROTTLE"
+secret_key = "9999000011112222"
+max_batch = 50
+rate_limit = 4
+
 [accounts.limited]
 provider = "emay_voice"
 base_url = "{sim_url}"

@@ -221,3 +221,18 @@ def test_known_low_balance_pauses_before_anything_is_sent(api, sim):
     api.post(f"/v1/jobs/{job_id}/resume")
     wait_done(job_id)
     assert len(sim.recipients(job_uid(job_id))) == 500
+
+
+def test_rate_limit_holds_across_worker_processes(api, sim):
+    # given an account allowed 4 requests a second (a burst of at most one second's worth), 2 worker processes
+    # when 600 recipients go out 50 at a time
+    job_id = api.post("/v1/jobs", json={"account": "throttled", "kind": "notify", "content": "通知",
+                                        "recipients": mobiles("160", 600)}).json()["id"]
+    wait_done(job_id)
+    # then the 12 requests never beat the bucket: in any window of t seconds at most 4 + 4·t of them
+    times = sorted(r["at"] for r in sim.requests_for(job_uid(job_id)))
+    assert len(times) == 12
+    for i, start in enumerate(times):
+        for j in range(i + 1, len(times)):
+            assert j - i + 1 <= 4 + 4 * (times[j] - start) + 1, "more requests than the bucket allows"
+    assert times[-1] - times[0] >= (12 - 4) / 4 * 0.8
