@@ -2,6 +2,7 @@
 so a backlog of stale polls never piles up behind a stopped worker."""
 from __future__ import annotations
 
+from models.statuses import Queue
 from msgrelay.settings import Settings, get_settings
 
 
@@ -12,21 +13,21 @@ def build_schedule(settings: Settings | None = None) -> dict:
         "poll-reports": {
             "task": "tasks.poll_all_reports",
             "schedule": s.poll_reports_every_s,
-            "options": {"queue": "poll", "expires": s.poll_reports_every_s},
+            "options": {"queue": Queue.POLL, "expires": s.poll_reports_every_s},
         },
         "poll-balances": {
             "task": "tasks.poll_all_balances",
             "schedule": s.poll_balances_every_s,
-            "options": {"queue": "poll", "expires": min(s.poll_balances_every_s, 60.0)},
+            "options": {"queue": Queue.POLL, "expires": min(s.poll_balances_every_s, 60.0)},
         },
         "poll-inbound": {
             "task": "tasks.poll_all_inbound",
             "schedule": s.poll_inbound_every_s,
-            "options": {"queue": "poll", "expires": s.poll_inbound_every_s},
+            "options": {"queue": Queue.POLL, "expires": s.poll_inbound_every_s},
         },
         "sweep": {
             "task": "tasks.sweep",
             "schedule": s.sweep_every_s,
-            "options": {"queue": "poll", "expires": s.sweep_every_s},
+            "options": {"queue": Queue.POLL, "expires": s.sweep_every_s},
         },
     }

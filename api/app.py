@@ -10,12 +10,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.routes_accounts import router as accounts_router
-from api.routes_callbacks import router as callbacks_router
-from api.routes_content_check import router as content_check_router
-from api.routes_ihuyi_callbacks import router as ihuyi_callbacks_router
-from api.routes_jobs import router as jobs_router
-from api.routes_templates import router as templates_router
+from api.accounts import router as accounts_router
+from api.callbacks import router as callbacks_router
+from api.jobs import router as jobs_router
 from msgrelay.settings import get_settings
 from providers.errors import InvalidInput, NotFound
 
@@ -66,12 +63,9 @@ def create_app() -> FastAPI:
                  (time.perf_counter() - started) * 1000)
         return response
 
-    app.include_router(jobs_router, prefix="/v1", dependencies=[Depends(require_token)])
-    app.include_router(accounts_router, prefix="/v1", dependencies=[Depends(require_token)])
-    for router in (content_check_router, templates_router):
+    for router in (jobs_router, accounts_router):
         app.include_router(router, prefix="/v1", dependencies=[Depends(require_token)])
     app.include_router(callbacks_router, prefix="/callbacks")
-    app.include_router(ihuyi_callbacks_router, prefix="/callbacks")
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -79,7 +73,7 @@ def create_app() -> FastAPI:
         from sqlalchemy import text
 
         from models import get_engine
-        from msgrelay.redis_tools import get_redis
+        from msgrelay.limits import get_redis
         checks = {}
         try:
             with get_engine().connect() as conn:

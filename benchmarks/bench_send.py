@@ -14,7 +14,7 @@ import time
 import requests
 
 from benchmarks.harness import bench_env, group_rss_mb
-from msgrelay.processes import msgrelay_argv, wait_for
+from msgrelay.cli.processes import msgrelay_argv, wait_for
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, start_embedded_redis, wait_for
+from msgrelay.cli.processes import Supervisor, free_port, http_ok, msgrelay_argv, start_embedded_redis, wait_for
 
 ACCOUNTS = """
 [accounts.voice]
@@ -61,8 +61,8 @@ def bench_env(*, with_simulator: bool = True, report_delay_s: float = 1.0):
             "MSGRELAY_POLL_REPORTS_EVERY_S": "1", "MSGRELAY_SWEEP_EVERY_S": "5",
         })
         os.environ["MSGRELAY_BROKER_URL"] = start_embedded_redis(sup, workdir)
-        from msgrelay.settings import get_settings
-        get_settings.cache_clear()
+        from msgrelay.settings import reload_settings
+        reload_settings()
         _reset_schema(url)
         if with_simulator:
             sup.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay",

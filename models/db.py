@@ -5,11 +5,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
-from msgrelay.settings import get_settings
+
+class DatabaseSettings(BaseSettings):
+    """The database part of the settings (MSGRELAY_DATABASE_URL, `.env` honoured); `msgrelay.settings` extends it."""
+
+    model_config = SettingsConfigDict(env_prefix="MSGRELAY_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///msgrelay.db"
+
+
+@lru_cache(maxsize=1)
+def default_database_url() -> str:
+    """The configured database URL, read once per process."""
+    return DatabaseSettings().database_url
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -20,7 +33,7 @@ def is_sqlite(engine: Engine) -> bool:
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """One engine per URL per process."""
-    url = url or get_settings().database_url
+    url = url or default_database_url()
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from msgrelay.settings import get_settings
+from models.db import default_database_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -15,7 +15,7 @@ def alembic_config(url: str | None = None) -> Config:
     """An Alembic config pointing at the packaged migrations and the given database."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", (url or default_database_url()).replace("%", "%%"))
     return cfg
 
 

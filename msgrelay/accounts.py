@@ -1,68 +1,17 @@
-"""`accounts.toml`: one table per account, parsed into typed accounts whose repr masks secrets."""
+"""`accounts.toml`: one table per account, parsed into the provider's own account type (its repr masks secrets)."""
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import TypeAdapter, ValidationError
 
 from providers.errors import ConfigError
+from providers.registry import PROVIDER_NAMES, Account
 
-
-class _Account(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    base_url: str
-    rate_limit: float | None = Field(default=None, gt=0, description="requests per second, across all workers")
-    max_batch: int | None = Field(default=None, gt=0)
-    poll_reports: bool = True
-    callback_token: SecretStr | None = None
-    # units one recipient costs at this provider; when set, a chunk the last known balance cannot cover pauses
-    # its job before anything is sent (DESIGN §6.4). Unset: only the provider's own balance error pauses.
-    balance_per_recipient: float | None = Field(default=None, gt=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-
-class EmayAccount(_Account):
-    """Emay voice, voice-SMS or international SMS credentials."""
-
-    provider: Literal["emay_voice", "emay_voice_sms", "emay_ims"]
-    app_id: str = Field(min_length=1)
-    secret_key: SecretStr
-
-
-class IhuyiAccount(_Account):
-    """ihuyi MMS credentials."""
-
-    provider: Literal["ihuyi_mms"]
-    api_id: str = Field(min_length=1)
-    api_key: SecretStr
-    product_id: int
-    mms_max_kb: int = Field(default=300, gt=0, description="size cap of one MMS (text + decoded media), in KB")
-
-
-class QyxsAccount(_Account):
-    """企业信使 SMS credentials."""
-
-    provider: Literal["qyxs_sms"]
-    userid: str
-    account: str
-    password: SecretStr
-    check_content: bool = False
-
-
-Account = Annotated[Union[EmayAccount, IhuyiAccount, QyxsAccount], Field(discriminator="provider")]
-_adapter: TypeAdapter[Account] = TypeAdapter(Account)
-
-PROVIDER_NAMES = ("emay_voice", "emay_voice_sms", "emay_ims", "ihuyi_mms", "qyxs_sms")
+__all__ = ["Account", "get_accounts", "load_accounts", "parse_accounts"]
+_adapter: TypeAdapter[Any] = TypeAdapter(Account)
 
 
 def parse_accounts(text: str, *, source: str = "accounts.toml") -> dict[str, Account]:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from models import BalanceSnapshot, session_scope, utcnow
 from msgrelay.accounts import Account
 from msgrelay.settings import Settings
-from providers.base import http_send
+from providers.http import http_send
 from providers.registry import get_provider
 
 

@@ -9,9 +9,10 @@ from sqlalchemy.exc import IntegrityError
 
 from models import InboundMessage, session_scope, utcnow
 from msgrelay.accounts import Account
-from msgrelay.redis_tools import account_lock
+from msgrelay.limits import account_lock
 from msgrelay.settings import Settings
-from providers.base import Inbound, http_send
+from providers.base import Inbound
+from providers.http import http_send
 from providers.registry import get_provider
 
 

@@ -8,12 +8,12 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, utcnow
-from msgrelay.statuses import FINAL_MESSAGE_STATUSES, ChunkStatus, JobStatus, MessageStatus
+from models.statuses import OPEN_MESSAGE_STATUSES, ChunkStatus, JobStatus, MessageStatus, PauseReason, Queue
 from providers.errors import InvalidInput, NotFound
 from providers.registry import get_provider
 
 
-OPEN_STATUSES = sorted(set(MessageStatus) - FINAL_MESSAGE_STATUSES)
+OPEN_STATUSES = list(OPEN_MESSAGE_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def resume_job(session: Session, job_id: int) -> list[tuple[int, str]]:
 def pending_chunks(session: Session, job: Job) -> list[tuple[int, str]]:
     """(chunk id, queue) of a job's pending chunks."""
     provider = get_provider(job.provider)
-    queue = provider.queue_for(job.kind, job.total) if provider and job.kind in provider.kinds else "bulk"
+    queue = provider.queue_for(job.kind, job.total) if provider and job.kind in provider.kinds else Queue.BULK
     ids = session.scalars(select(Chunk.id).where(Chunk.job_id == job.id, Chunk.status == ChunkStatus.PENDING))
     return [(cid, queue) for cid in ids]
 
@@ -120,7 +120,7 @@ def cancel_job(session: Session, job_id: int) -> int:
     if job.status in (JobStatus.DONE, JobStatus.CANCELLED):
         raise InvalidInput("status", f"job {job_id} is already {job.status}")
     now = utcnow()
-    job.status, job.reason, job.updated_at, job.finished_at = JobStatus.CANCELLED, "operator", now, now
+    job.status, job.reason, job.updated_at, job.finished_at = JobStatus.CANCELLED, PauseReason.OPERATOR, now, now
     session.add(job)
     session.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.status == ChunkStatus.PENDING)
                     .values(status=ChunkStatus.CANCELLED, updated_at=now))

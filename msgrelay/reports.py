@@ -11,10 +11,11 @@ from models import Message, RawReport, session_scope, utcnow
 from models.bulk import insert_rows, update_by_id, update_messages_by_id
 from msgrelay.accounts import Account
 from msgrelay.jobs import finalize_jobs
-from msgrelay.redis_tools import account_lock
+from msgrelay.limits import account_lock
 from msgrelay.settings import Settings
-from msgrelay.statuses import MessageStatus
-from providers.base import Report, http_send
+from models.statuses import MessageStatus
+from providers.base import Report
+from providers.http import http_send
 from providers.registry import get_provider
 
 #: a report may turn these into its own status; `expired` only means "no report came in time"

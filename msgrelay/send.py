@@ -1,14 +1,14 @@
 """send_chunk as a plain function: claim the chunk, send it once, record what the provider said.
 
-The compare-and-set `pending → sending` makes a redelivered task a no-op; every outcome is written to the
-database before the Celery task decides whether to retry.
+The compare-and-set `pending → sending` makes a redelivered task a no-op and counts the try in the chunk's
+row; every outcome is written to the database before the Celery task retries. What each error leads to is
+``msgrelay.retry``'s decision; this module only carries it out.
 """
 from __future__ import annotations
 
-import random
 import uuid
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,13 +20,13 @@ from models.bulk import set_messages_status, update_messages_by_id
 from msgrelay.accounts import Account
 from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
-from msgrelay.redis_tools import take_token
+from models.statuses import ChunkStatus, JobStatus, MessageStatus, PauseReason
+from msgrelay.limits import take_token
+from msgrelay.retry import Action, decide, rate_limit_wait_s, split
 from msgrelay.settings import Settings
-from msgrelay.statuses import ChunkStatus, JobStatus, MessageStatus
-from providers.base import Provider, Recipient, SendSpec, http_send
-from providers.errors import (
-    AccountError, AmbiguousError, PermanentError, ProviderError, RecipientRejected, TransientError,
-)
+from providers.base import Provider, Recipient, SendSpec
+from providers.errors import AccountError, ProviderError
+from providers.http import http_send
 from providers.registry import get_provider
 
 
@@ -38,17 +38,9 @@ class Outcome:
     countdown: float = 0.0
     detail: str = ""
     new_chunks: tuple[tuple[int, str], ...] = ()
-    counts_as_attempt: bool = True
 
 
-def backoff_s(retries: int, settings: Settings) -> float:
-    """Exponential backoff with jitter, capped well under the broker's visibility timeout (DESIGN §7.2)."""
-    cap = min(settings.retry_backoff_max_s, settings.visibility_timeout_s / 4)
-    ceiling = min(cap, settings.retry_backoff_base_s * (2 ** retries))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Mapping[str, Account]) -> Outcome:
+def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Account]) -> Outcome:
     """Send one chunk at most once; return what the task should do next."""
     with session_scope() as session:
         row = session.execute(
@@ -63,7 +55,7 @@ def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Map
     provider = get_provider(job.provider)
     if account is None or provider is None:
         with session_scope() as session:
-            pause_job(session, job.id, f"credentials: account {job.account!r} is not configured")
+            pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: account {job.account!r} is not configured")
         return Outcome("done", detail="account missing")
 
     if account.balance_per_recipient:
@@ -71,22 +63,29 @@ def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Map
         needed = Decimal(str(account.balance_per_recipient)) * (chunk.hi - chunk.lo)
         if known is not None and known < needed:
             with session_scope() as session:
-                pause_job(session, job.id, f"balance: last known balance {known} < {needed} needed for the next chunk")
+                pause_job(session, job.id,
+                          f"{PauseReason.BALANCE}: last known balance {known} < {needed} needed for the next chunk")
             return Outcome("done", detail="job paused: balance too low")
 
     if account.rate_limit:
         wait = take_token(job.account, account.rate_limit)
         if wait > 0:
-            return Outcome("retry", countdown=wait, detail="rate limit", counts_as_attempt=False)
+            # the wait moves the chunk's due time, so the sweeper does not start a second chain meanwhile
+            wait = rate_limit_wait_s(wait, settings)
+            with session_scope() as session:
+                session.execute(update(Chunk).where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING)
+                                .values(next_attempt_at=utcnow() + timedelta(seconds=wait)))
+            return Outcome("retry", countdown=wait, detail="rate limit")
 
     now = utcnow()
     with session_scope() as session:
-        claimed = session.execute(
+        attempts = session.scalar(
             update(Chunk)
             .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING)
             .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=now)
-        ).rowcount
-        if not claimed:
+            .returning(Chunk.attempts)
+        )
+        if attempts is None:
             return Outcome("skipped", detail="claimed by another worker")
         request_id = chunk.request_id
         if provider.idempotent_request_id and request_id is None:
@@ -113,10 +112,7 @@ def send_chunk(chunk_id: int, *, retries: int, settings: Settings, accounts: Map
         response = http_send(account.base_url, request, read_timeout_s=settings.http_read_timeout_s)
         accepted = provider.parse_send(spec, batch, response)
     except ProviderError as exc:
-        if isinstance(exc, AmbiguousError) and provider.idempotent_request_id:
-            # the provider drops a repeated request id, so resending the same request cannot double-send
-            exc = TransientError(exc.code, exc.message)
-        return _on_error(exc, chunk, job, batch, provider, retries, settings)
+        return _on_error(exc, chunk, job, batch, provider, attempts, settings)
 
     with session_scope() as session:
         by_custom = {a.custom_id: a for a in accepted if a.custom_id}
@@ -155,47 +151,42 @@ def _close_messages(session: Session, chunk: Chunk, status: str, exc: ProviderEr
 
 
 def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient], provider: Provider,
-              retries: int, settings: Settings) -> Outcome:
-    """Write the error's consequence; tell the task whether to retry."""
+              attempts: int, settings: Settings) -> Outcome:
+    """Carry out the retry policy's decision for `exc` in the database; tell the task whether to retry."""
+    decision = decide(exc, attempts=attempts, batch_size=len(batch),
+                      idempotent_request_id=provider.idempotent_request_id, settings=settings)
     err = {"error_code": exc.code[:64], "error_desc": exc.message[:255] or None}
     with session_scope() as session:
-        if isinstance(exc, AccountError):
+        if decision.action is Action.PAUSE:
+            reason = exc.reason if isinstance(exc, AccountError) else PauseReason.CREDENTIALS
             _set_chunk(session, chunk.id, ChunkStatus.PENDING, **err)
-            pause_job(session, job.id, f"{exc.reason}: {exc.code}")
+            pause_job(session, job.id, f"{reason}: {exc.code}")
             return Outcome("done", detail=f"job paused: {exc.code}")
-        if isinstance(exc, AmbiguousError):
+        if decision.action is Action.UNKNOWN:
             _set_chunk(session, chunk.id, ChunkStatus.UNKNOWN, **err)
             _close_messages(session, chunk, MessageStatus.UNKNOWN, exc, sent=True)
             return Outcome("done", detail="ambiguous: left to reports")
-        if isinstance(exc, RecipientRejected) and len(batch) > 1:
+        if decision.action is Action.SPLIT:
             halves = _split(session, chunk)
             _set_chunk(session, chunk.id, ChunkStatus.SPLIT, **err)
             queue = provider.queue_for(job.kind, job.total)
             return Outcome("split", new_chunks=tuple((cid, queue) for cid in halves), detail=exc.code)
-        if isinstance(exc, PermanentError):
-            _set_chunk(session, chunk.id, ChunkStatus.REJECTED, **err)
-            _close_messages(session, chunk, MessageStatus.REJECTED, exc)
-            finalize_jobs(session, [job.id])
-            return Outcome("done", detail=f"rejected: {exc.code}")
-        if isinstance(exc, TransientError) and retries < settings.retry_max:
-            countdown = backoff_s(retries, settings)
-            due = utcnow() + timedelta(seconds=countdown)
+        if decision.action is Action.RETRY:
+            due = utcnow() + timedelta(seconds=decision.countdown_s)
             # Back to pending first: if publishing the retry fails, the sweeper re-enqueues it.
             _set_chunk(session, chunk.id, ChunkStatus.PENDING, next_attempt_at=due, **err)
-            return Outcome("retry", countdown=countdown, detail=exc.code)
-        _set_chunk(session, chunk.id, ChunkStatus.FAILED, **err)
-        _close_messages(session, chunk, MessageStatus.FAILED, exc)
+            return Outcome("retry", countdown=decision.countdown_s, detail=exc.code)
+        rejected = decision.action is Action.REJECT
+        _set_chunk(session, chunk.id, ChunkStatus.REJECTED if rejected else ChunkStatus.FAILED, **err)
+        _close_messages(session, chunk, MessageStatus.REJECTED if rejected else MessageStatus.FAILED, exc)
         finalize_jobs(session, [job.id])
-        return Outcome("done", detail=f"gave up after {retries + 1} attempts: {exc.code}")
+        return Outcome("done", detail=f"rejected: {exc.code}" if rejected else
+                       f"gave up after {attempts} attempts: {exc.code}")
 
 
 def _split(session: Session, chunk: Chunk) -> list[int]:
-    """Two pending halves of a chunk refused for a bad number, so the bad one ends up alone."""
-    mid = (chunk.lo + chunk.hi) // 2
+    """Two pending halves of a chunk refused for a bad number (``retry.split``); returns their ids."""
     now = utcnow()
-    rows = [
-        {"job_id": chunk.job_id, "parent_id": chunk.id, "lo": lo, "hi": hi, "status": ChunkStatus.PENDING,
-         "next_attempt_at": now, "updated_at": now}
-        for lo, hi in ((chunk.lo, mid), (mid, chunk.hi)) if hi > lo
-    ]
+    rows = [{"job_id": chunk.job_id, "parent_id": chunk.id, "lo": lo, "hi": hi, "status": ChunkStatus.PENDING,
+             "next_attempt_at": now, "updated_at": now} for lo, hi in split(chunk.lo, chunk.hi)]
     return list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows))

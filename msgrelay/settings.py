@@ -4,15 +4,17 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from models.db import DatabaseSettings
 
 
-class Settings(BaseSettings):
+class Settings(DatabaseSettings):
     """Every knob of msgrelay; the contract's four first, then tuning with sane defaults."""
 
     model_config = SettingsConfigDict(env_prefix="MSGRELAY_", env_file=".env", extra="ignore")
 
-    database_url: str = "sqlite:///msgrelay.db"
+    # database_url: from DatabaseSettings, its one home
     broker_url: str | None = None  # unset: `msgrelay up`/`demo` start an embedded Redis and set it
     accounts_file: str = "accounts.toml"
     api_token: SecretStr | None = None
@@ -51,3 +53,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return Settings()
+
+
+def reload_settings() -> Settings:
+    """Read the environment again (after a process changed it, e.g. the demo pointing at its own database)."""
+    from models.db import default_database_url
+
+    get_settings.cache_clear()
+    default_database_url.cache_clear()
+    return get_settings()

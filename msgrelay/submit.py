@@ -14,7 +14,9 @@ from sqlmodel import Session, select
 from models import Chunk, Job, Message, session_scope, utcnow
 from models.bulk import insert_messages
 from msgrelay.accounts import Account
-from msgrelay.statuses import ChunkStatus, JobStatus, MessageStatus
+from msgrelay.content_check import precheck_content
+from msgrelay.templates import precheck_template
+from models.statuses import ChunkStatus, JobStatus, MessageStatus
 from providers.base import Provider, Recipient, SendSpec
 from providers.errors import InvalidInput
 from providers.registry import get_provider
@@ -44,8 +46,7 @@ def resolve(accounts: Mapping[str, Account], account: str, kind: str) -> tuple[A
     provider = get_provider(acct.provider)
     if provider is None:
         raise InvalidInput("account", f"provider {acct.provider!r} of account {account!r} is not supported yet")
-    if kind not in provider.kinds:
-        raise InvalidInput("kind", f"{provider.name} sends kinds {', '.join(provider.kinds)}; got {kind!r}")
+    provider.kind(kind)
     return acct, provider
 
 
@@ -113,6 +114,8 @@ def submit_job(
     people = provider.normalise(spec, people)
     provider.validate(spec, people)
     provider.precheck(acct, spec)
+    precheck_template(acct, provider, spec)
+    precheck_content(acct, provider, spec)
     batch = provider.max_batch(acct, kind)
     queue = provider.queue_for(kind, len(people))
     now = utcnow()

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from models import Chunk, Job, Message, is_sqlite, session_scope, utcnow
 from msgrelay.jobs import finalize_jobs, pending_chunks
 from msgrelay.settings import Settings
-from msgrelay.statuses import ChunkStatus, JobStatus, MessageStatus
+from models.statuses import ChunkStatus, JobStatus, MessageStatus, Queue
 from providers.registry import get_provider
 
 BATCH = 1000
@@ -53,7 +53,7 @@ def sweep(settings: Settings) -> SweepResult:
             session.execute(update(Chunk).where(Chunk.id.in_([r.id for r in rows])).values(next_attempt_at=now))
         for cid, provider_name, kind, total in rows:
             provider = get_provider(provider_name)
-            result.enqueue.append((cid, provider.queue_for(kind, total) if provider else "bulk"))
+            result.enqueue.append((cid, provider.queue_for(kind, total) if provider else Queue.BULK))
         result.requeued = len(rows)
     with session_scope() as session:  # chunks stuck in `sending`: the worker died mid-request
         lost = now - timedelta(seconds=settings.stale_sending_s)

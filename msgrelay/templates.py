@@ -13,20 +13,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models import Template, session_scope, utcnow
+from models.statuses import TemplateStatus
 from msgrelay.accounts import Account
 from msgrelay.settings import Settings, get_settings
-from providers.base import http_send
+from providers.base import Provider, SendSpec, TemplateAudit
+from providers.common import require_text
 from providers.errors import InvalidInput
-from providers.ihuyi_templates import TemplateAudit, build_template_request, parse_template_response
-from providers.mms_content import (
+from providers.http import http_send
+from providers.ihuyi.frames import (
     DEFAULT_MAX_KB, TITLE_MAX_CHARS, check_size, summary, validate_frames, validate_sign_name,
 )
-from providers.validation import require_text
+from providers.ihuyi.mms import build_template_request, parse_template_response
+from providers.registry import provider_of
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
-STATUSES = (PENDING, APPROVED, REJECTED)
+PENDING, APPROVED, REJECTED = TemplateStatus.PENDING, TemplateStatus.APPROVED, TemplateStatus.REJECTED
+STATUSES = tuple(TemplateStatus)
 #: audit code (8.2) → template status; any other code leaves the status as it is
-AUDIT_STATUS: Mapping[str, str] = {"SUCCESS": APPROVED, "FAIL": REJECTED}
+AUDIT_STATUS: Mapping[str, TemplateStatus] = {"SUCCESS": APPROVED, "FAIL": REJECTED}
 PURPOSE_MAX_CHARS = 255
 
 
@@ -36,7 +39,7 @@ def ihuyi_account(accounts: Mapping[str, Account], account: str) -> Account:
     if acct is None:
         known = ", ".join(sorted(accounts)) or "none configured"
         raise InvalidInput("account", f"unknown account {account!r}; known: {known}")
-    if acct.provider != "ihuyi_mms":
+    if provider_of(acct).template_option is None:
         raise InvalidInput("account", f"templates are an ihuyi_mms feature; {account!r} is {acct.provider}")
     return acct
 
@@ -130,9 +133,23 @@ def rejection(account: str, template_id: str) -> str | None:
             Template.account == account, Template.template_id == template_id)).first()
     if row is None or row.status != REJECTED:
         return None
-    return row.message or "rejected"
+    return row.message or TemplateStatus.REJECTED
 
 
 def is_rejected(account: str, template_id: str) -> bool:
     """True when the template's audit rejected it."""
     return rejection(account, template_id) is not None
+
+
+def precheck_template(account: Account, provider: Provider, spec: SendSpec) -> None:
+    """Refuse a job naming a provider-side template that the provider's audit is known to have rejected."""
+    if provider.template_option is None:
+        return
+    template_id = (spec.options or {}).get(provider.template_option)
+    if template_id is None or template_id == "":
+        return
+    reason = rejection(account.name, str(template_id))
+    if reason is not None:
+        raise InvalidInput(f"options.{provider.template_option}",
+                           f"template {template_id} was rejected by the provider's audit ({reason}): "
+                           "create and send another")

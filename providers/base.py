@@ -1,135 +1,109 @@
-"""What every provider module shares: request/response values, the provider template, the HTTP boundary.
+"""What every provider shares: the account base, the kinds and pushes it declares, and the template.
 
 A provider module has pure functions (``build_*_request``, ``parse_*``) and one ``Provider`` subclass that
-declares its kinds and limits and routes the flow's calls to those functions: a function whose arguments
-already match a template method is bound as ``staticmethod(function)``, the adapters below cover argument
-lists that differ in the same way across providers, and only what really differs is written as a method.
-Only :func:`http_send` here does I/O; it turns every ``requests`` exception into one of ``providers.errors``.
+declares its kinds, limits and account type and routes the flow's calls to those functions. The base
+enforces the declared limits once, before any request is built: a kind's options, recipients per request,
+content length, per-recipient content, mainland mobiles, mobiles told apart, custom ids. Nothing here or
+in a provider module does I/O: the flow sends the requests (``providers.http``) and reads the database.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
-import requests
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from msgrelay.statuses import MessageStatus
-from providers.errors import AmbiguousError, InvalidInput, RateLimited, TransientError
+from models.statuses import Queue
+from providers.common import (
+    StateMap, check_contents, require_nonempty, shown, validate_custom_ids, validate_mainland_mobiles, validate_options,
+    validate_unique_mobiles,
+)
+from providers.common import BEIJING  # noqa: F401  (re-exported: the providers' clock)
+from providers.errors import InvalidInput, PermanentError
+from providers.values import (  # noqa: F401  (the template's vocabulary, imported from here by providers)
+    Accepted, Balance, ContentVerdict, HttpResponse, Inbound, Recipient, Report, Request, SendSpec, TemplateAudit,
+)
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # China keeps no daylight saving time
-
-
-@dataclass(frozen=True)
-class Request:
-    """One HTTP request to a provider, built by a pure function."""
-
-    path: str
-    form: Mapping[str, str] | None = None
-    json: Any = None
-    method: str = "POST"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """What came back: status code, body text and headers."""
-
-    status: int
-    text: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """One recipient of a chunk; `content` is set for per-recipient content."""
-
-    mobile: str
-    custom_id: str
-    content: str | None = None
-
-
-@dataclass(frozen=True)
-class SendSpec:
-    """The job-wide part of a send: kind, content, options (provider's own names), scheduled time."""
-
-    kind: str
-    content: Any = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    send_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A recipient the provider accepted, with the id it gave; `task_id` when the provider ids whole requests.
-
-    Providers that id a request rather than a recipient (ihuyi `task_id`, qyxs `taskID`) set
-    `provider_msg_id` to ``f"{task_id}:{mobile}"``, the key their reports are matched by.
-    """
-
-    mobile: str
-    custom_id: str | None
-    provider_msg_id: str | None
-    task_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """A message a recipient sent back (MO), as a provider gave it."""
-
-    mobile: str
-    content: str
-    received_at: datetime | None = None
-    dest_code: str | None = None
-    task_id: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Report:
-    """One delivery report, normalised, with the provider's own state, text and raw record."""
-
-    status: MessageStatus
-    state: str
-    desc: str | None
-    provider_msg_id: str | None
-    custom_id: str | None
-    mobile: str | None
-    reported_at: datetime | None
-    raw: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Balance:
-    """One balance figure (ihuyi has one per product)."""
-
-    amount: Decimal
-    product: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
+CUSTOM_ID_MAX_CHARS = 64  # our own ids: the database column's width
 
 
 @dataclass(frozen=True)
 class KindSpec:
-    """A job kind: its endpoint, recipients per request, queue and the options it accepts."""
+    """A job kind: its endpoint, recipients per request, queue, options and content limits."""
 
     endpoint: str
     max_recipients: int
-    queue: str = "bulk"
+    queue: Queue = Queue.BULK
     options: frozenset[str] = frozenset()
+    #: characters of a text content (the job's and each recipient's); None: the provider checks its own shape
+    content_max_chars: int | None = None
+    #: recipients may carry their own content
+    per_recipient_content: bool = False
+    #: options the provider's document names but we refuse, each with what to do instead
+    refused_options: Mapping[str, str] = field(default_factory=dict)
+
+
+class Carries(StrEnum):
+    """What a push delivers, so the receiver knows where to store it."""
+
+    REPORTS = "reports"
+    INBOUND = "inbound"
+    TEMPLATE_AUDITS = "template_audits"
+
+
+@dataclass(frozen=True)
+class Push:
+    """One push a provider makes to us: how to decode its body (account, headers, body) and what it carries."""
+
+    decode: Callable[[Any, Mapping[str, str], bytes], list[Any]]
+    carries: Carries
+
+
+class AccountBase(BaseModel):
+    """What every account of `accounts.toml` has; a provider's account type adds its credentials."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    provider: str
+    base_url: str
+    rate_limit: float | None = Field(default=None, gt=0, description="requests per second, across all workers")
+    max_batch: int | None = Field(default=None, gt=0)
+    poll_reports: bool = True
+    callback_token: SecretStr | None = None
+    # units one recipient costs at this provider; when set, a chunk the last known balance cannot cover pauses
+    # its job before anything is sent (DESIGN §6.4). Unset: only the provider's own balance error pauses.
+    balance_per_recipient: float | None = Field(default=None, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
 
 class Provider:
     """Template every provider follows; the flow calls only these methods.
 
-    A subclass may set any of them to a staticmethod or to one of the adapters below (``send_builder``,
-    ``send_parser``, ``paged_query``, ``timeless_query``), as long as the flow's call still fits.
+    A subclass declares `name`, `account_type`, `kinds` and its traits, implements the hooks it has
+    (`check_job`, `build_send_request`, `parse_send`, the queries), and may set a hook to a staticmethod or
+    to one of the adapters below, as long as the flow's call still fits.
     """
 
     name: ClassVar[str]
+    account_type: ClassVar[type[AccountBase]]
     kinds: ClassVar[Mapping[str, KindSpec]]
+    custom_id_max_chars: ClassVar[int] = CUSTOM_ID_MAX_CHARS
+    #: recipients are mainland mobiles (`1[3-9]` + 9 digits); otherwise the provider's `check_job` checks them
+    mainland_mobiles: ClassVar[bool] = True
+    #: reports name a recipient by request and mobile, so one mobile may appear once per job
+    unique_mobiles: ClassVar[bool] = False
+    #: report states → our statuses, with the fallback for a state the provider's document does not list
+    report_states: ClassVar[StateMap]
     has_report_query: ClassVar[bool] = True
     report_page_size: ClassVar[int] = 1000
     has_inbound_query: ClassVar[bool] = False
@@ -139,21 +113,77 @@ class Provider:
     idempotent_request_id: ClassVar[bool] = False
     #: the provider schedules by itself (a send time in the request): the job is sent at once, not held by beat
     native_schedule: ClassVar[bool] = False
+    #: the provider checks a text for forbidden words (`build_content_check`, `parse_content_check`)
+    has_content_check: ClassVar[bool] = False
+    #: the option naming a provider-side template whose audit the flow checks at submit (ihuyi: template_id)
+    template_option: ClassVar[str | None] = None
+    #: the first path segment of this provider's push URLs (`/callbacks/<push_path>/<account>/<token>/…`)
+    push_path: ClassVar[str | None] = None
+    #: the pushes it makes, by the path segment after the token ("" for none)
+    pushes: ClassVar[Mapping[str, Push]] = {}
+
+    # --- what the flow calls; the base's part is final -------------------------------------------------
+
+    def kind(self, kind: str) -> KindSpec:
+        """The kind's spec, or InvalidInput naming `kind`."""
+        spec = self.kinds.get(kind) if isinstance(kind, str) else None
+        if spec is None:
+            raise InvalidInput("kind", f"{self.name} sends kinds {', '.join(self.kinds)}; got {shown(kind)}")
+        return spec
+
+    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
+        """Refuse a job that breaks a declared limit or the provider's own rules, naming the field and rule."""
+        kind = self.kind(spec.kind)
+        for name, instead in kind.refused_options.items():
+            if name in (spec.options or {}):
+                raise InvalidInput(f"options.{name}", instead)
+        validate_options(spec.kind, spec.options or {}, kind.options)
+        require_nonempty(recipients)
+        check_contents(spec.kind, spec.content, recipients, max_chars=kind.content_max_chars,
+                       per_recipient=kind.per_recipient_content)
+        self.check_job(spec, recipients)
+        if self.mainland_mobiles:
+            validate_mainland_mobiles(recipients)
+        if self.unique_mobiles:
+            validate_unique_mobiles(recipients)
+        validate_custom_ids(recipients, self.custom_id_max_chars)
+
+    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
+                   request_id: str | None = None) -> Request:
+        """The request that sends `batch`; a batch over the kind's limit or without custom ids is refused
+        (PermanentError) before anything is built."""
+        limit = self.kind(spec.kind).max_recipients
+        if not 0 < len(batch) <= limit:
+            raise PermanentError("BATCH_SIZE", f"{spec.kind} sends 1 to {limit} recipients per request, "
+                                               f"got {len(batch)}")
+        if not all(recipient.custom_id for recipient in batch):
+            raise PermanentError("NO_CUSTOM_ID", "every recipient needs its custom_id before it is sent")
+        return self.build_send_request(account, spec, batch, now, request_id)
+
+    def max_batch(self, account: Any, kind: str) -> int:
+        """Recipients per request for this account: the kind's limit, lowered by the account's `max_batch`."""
+        limit = self.kinds[kind].max_recipients
+        return min(limit, account.max_batch) if getattr(account, "max_batch", None) else limit
+
+    def queue_for(self, kind: str, recipients: int) -> Queue:
+        """The queue of a job of `kind` with this many recipients (default: the kind's own queue)."""
+        return self.kinds[kind].queue
+
+    # --- hooks a provider implements --------------------------------------------------------------------
 
     def normalise(self, spec: SendSpec, recipients: Sequence[Recipient]) -> list[Recipient]:
         """Recipients in the provider's own number format (default: as given); InvalidInput when impossible."""
         return list(recipients)
 
-    def validate(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
-        """Raise InvalidInput naming the field and rule; nothing is written before this passes."""
-        raise NotImplementedError
+    def check_job(self, spec: SendSpec, recipients: Sequence[Recipient]) -> None:
+        """The provider's own rules beyond the declared limits; default none."""
 
     def precheck(self, account: Any, spec: SendSpec) -> None:
-        """Checks that ask the provider before a job is accepted (e.g. a keyword check); default none."""
+        """Rules that depend on the account (e.g. its size cap); pure, default none."""
 
-    def build_send(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
-                   request_id: str | None = None) -> Request:
-        """The request that sends `batch` (at most the kind's limit); `request_id` is the chunk's own."""
+    def build_send_request(self, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime,
+                           request_id: str | None) -> Request:
+        """The request for a batch already checked against the limits; `request_id` is the chunk's own."""
         raise NotImplementedError
 
     def parse_send(self, spec: SendSpec, batch: Sequence[Recipient], response: HttpResponse) -> list[Accepted]:
@@ -184,29 +214,28 @@ class Provider:
         """The inbound messages in one answer."""
         raise NotImplementedError
 
-    def decode_push(self, account: Any, headers: Mapping[str, str], body: bytes) -> list[Report]:
-        """Reports from a pushed body; raise InvalidInput when it is not one."""
-        raise InvalidInput("body", f"{self.name} does not push reports")
+    def wants_content_check(self, account: Any) -> bool:
+        """Whether a job's content is checked by the provider before the job is accepted; default never."""
+        return False
 
-    def queue_for(self, kind: str, recipients: int) -> str:
-        """The queue of a job of `kind` with this many recipients (default: the kind's own queue)."""
-        return self.kinds[kind].queue
+    def build_content_check(self, account: Any, content: str) -> Request:
+        """The request that asks the provider whether `content` holds forbidden words."""
+        raise InvalidInput("account", f"{self.name} has no content check")
 
-    def max_batch(self, account: Any, kind: str) -> int:
-        """Recipients per request for this account: the kind's limit, lowered by the account's `max_batch`."""
-        limit = self.kinds[kind].max_recipients
-        return min(limit, account.max_batch) if getattr(account, "max_batch", None) else limit
+    def parse_content_check(self, response: HttpResponse) -> ContentVerdict:
+        """The provider's verdict on the text, or a ProviderError."""
+        raise NotImplementedError
 
 
 # --- adapters: a module function as a template method ----------------------------------------------
 
 def send_builder(build: Callable[[Any, SendSpec, Sequence[Recipient], datetime], Request]) -> Callable[..., Request]:
-    """`build_send` from `build(account, spec, batch, now)`, for a provider that takes no request id."""
-    def build_send(self: Provider, account: Any, spec: SendSpec, batch: Sequence[Recipient], now: datetime, *,
-                   request_id: str | None = None) -> Request:
+    """`build_send_request` from `build(account, spec, batch, now)`, for a provider that takes no request id."""
+    def build_send_request(self: Provider, account: Any, spec: SendSpec, batch: Sequence[Recipient],
+                           now: datetime, request_id: str | None) -> Request:
         """The request that sends `batch` (the provider has no request id: `request_id` is not sent)."""
         return build(account, spec, batch, now)
-    return build_send
+    return build_send_request
 
 
 def send_parser(parse: Callable[[HttpResponse, Sequence[Recipient]], list[Accepted]]) -> Callable[..., list[Accepted]]:
@@ -232,49 +261,3 @@ def timeless_query(build: Callable[[Any], Request]) -> Callable[..., Request]:
         """The request, built from the account alone."""
         return build(account)
     return query
-
-
-# --- the one HTTP boundary -------------------------------------------------------------------------
-
-_local = threading.local()
-CONNECT_TIMEOUT_S = 5.0
-
-
-def _session() -> requests.Session:
-    """One pooled session per thread (requests.Session is not thread-safe)."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        _local.session = session
-    return session
-
-
-def http_send(base_url: str, request: Request, *, read_timeout_s: float = 30.0) -> HttpResponse:
-    """Send `request` and return the answer; connection faults become TransientError, a read timeout
-    after sending becomes AmbiguousError, 429 RateLimited and 5xx TransientError."""
-    url = base_url.rstrip("/") + request.path
-    try:
-        resp = _session().request(
-            request.method, url, data=request.form, json=request.json, headers=dict(request.headers),
-            timeout=(CONNECT_TIMEOUT_S, read_timeout_s),
-        )
-    except requests.exceptions.ConnectTimeout as exc:
-        raise TransientError("CONNECT_TIMEOUT", f"{request.path}: {type(exc).__name__}") from None
-    except requests.exceptions.ConnectionError as exc:
-        # A connection refused/reset before the body was sent: nothing reached the provider.
-        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in str(exc):
-            raise AmbiguousError("READ_TIMEOUT", f"{request.path}: no answer in {read_timeout_s}s") from None
-        raise TransientError("CONNECT_ERROR", f"{request.path}: {type(exc).__name__}") from None
-    except requests.exceptions.Timeout:
-        raise AmbiguousError("READ_TIMEOUT", f"{request.path}: no answer in {read_timeout_s}s") from None
-    except requests.exceptions.RequestException as exc:
-        raise TransientError("HTTP_ERROR", f"{request.path}: {type(exc).__name__}") from None
-    if resp.status_code == 429:
-        raise RateLimited("HTTP_429", request.path)
-    if resp.status_code >= 500:
-        raise TransientError(f"HTTP_{resp.status_code}", request.path)
-    resp.encoding = resp.encoding or "utf-8"
-    return HttpResponse(status=resp.status_code, text=resp.text, headers=dict(resp.headers))

@@ -13,9 +13,14 @@
     └── NotFound               the thing named does not exist (API answers 404)
 
 Foreign exceptions (requests, json) are translated into these at exactly one boundary:
-``providers.base.http_send`` and the provider parsers.
+``providers.http.http_send`` and the provider parsers.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from models.statuses import PauseReason
 
 
 class ProviderError(Exception):
@@ -46,13 +51,27 @@ class RecipientRejected(PermanentError):
 class AccountError(ProviderError):
     """The account cannot send until an operator acts: `reason` is 'credentials' or 'balance'."""
 
-    def __init__(self, code: str, message: str = "", *, reason: str = "credentials") -> None:
+    def __init__(self, code: str, message: str = "", *, reason: str = PauseReason.CREDENTIALS) -> None:
         super().__init__(code, message)
         self.reason = reason
 
 
 class AmbiguousError(ProviderError):
     """The request may have been accepted: never resend blindly."""
+
+
+#: builds the error of one answer code: `factory(code, message)`
+ErrorFactory = Callable[[str, str], ProviderError]
+#: the account's credentials, client IP or product are refused: an operator must fix the account
+credentials_error: ErrorFactory = partial(AccountError, reason=PauseReason.CREDENTIALS)
+#: the account has run out of balance
+balance_error: ErrorFactory = partial(AccountError, reason=PauseReason.BALANCE)
+
+
+def unreadable(code: str, message: str, *, sending: bool) -> ProviderError:
+    """An answer we cannot read: on a send the provider may have accepted it (ambiguous); on a query nothing
+    was changed, so asking again is safe (transient)."""
+    return (AmbiguousError if sending else TransientError)(code, message)
 
 
 class ConfigError(Exception):

@@ -1,41 +1,39 @@
-"""Provider name → provider object; the only place that lists them."""
+"""The providers msgrelay sends through: the only list of them. It also builds the accounts union (each
+provider's account type, told apart by `provider`) and the list of provider names."""
 from __future__ import annotations
 
-import importlib
-from functools import lru_cache
+from typing import Annotated, Any, Union
 
-from providers.base import Provider
+from pydantic import Field
 
-# name -> "module:Class"
-PROVIDER_CLASSES = {
-    "emay_voice": "providers.emay_voice:EmayVoice",
-    "emay_voice_sms": "providers.emay_voice_sms:EmayVoiceSms",
-    "emay_ims": "providers.emay_ims:EmayIms",
-    "qyxs_sms": "providers.qyxs_sms:QyxsSms",
-    "ihuyi_mms": "providers.ihuyi_mms:IhuyiMms",
-}
+from providers.base import AccountBase, Provider
+from providers.emay.ims import EmayIms
+from providers.emay.voice import EmayVoice
+from providers.emay.voice_sms import EmayVoiceSms
+from providers.ihuyi.mms import IhuyiMms
+from providers.qyxs.sms import QyxsSms
 
+#: to add a provider, write its module and add its class here (docs/ADDING_PROVIDERS.md)
+PROVIDER_CLASSES: tuple[type[Provider], ...] = (EmayVoice, EmayVoiceSms, EmayIms, IhuyiMms, QyxsSms)
 
-@lru_cache(maxsize=1)
-def _providers() -> dict[str, Provider]:
-    found: dict[str, Provider] = {}
-    for name, target in PROVIDER_CLASSES.items():
-        module_name, _, class_name = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # not built yet
-        found[name] = getattr(module, class_name)()
-    return found
+_PROVIDERS: dict[str, Provider] = {cls.name: cls() for cls in PROVIDER_CLASSES}
+PROVIDER_NAMES: tuple[str, ...] = tuple(_PROVIDERS)
+#: each account type once (one Emay account type serves three providers)
+ACCOUNT_TYPES: tuple[type[AccountBase], ...] = tuple(dict.fromkeys(cls.account_type for cls in PROVIDER_CLASSES))
+#: an account of any provider, parsed by its `provider` field
+Account = Annotated[Union[ACCOUNT_TYPES], Field(discriminator="provider")]  # type: ignore[valid-type]
 
 
 def get_provider(name: str) -> Provider | None:
-    """The provider called `name`, or None when msgrelay does not (yet) support it."""
-    return _providers().get(name)
+    """The provider called `name`, or None when msgrelay does not support it."""
+    return _PROVIDERS.get(name)
 
 
 def supported() -> list[str]:
     """Names of the providers this build can send through."""
-    return sorted(_providers())
+    return sorted(_PROVIDERS)
+
+
+def provider_of(account: Any) -> Provider:
+    """The provider of a parsed account (its `provider` was checked when the file was read)."""
+    return _PROVIDERS[account.provider]

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.signals import worker_init
-from kombu import Queue
+from kombu import Queue as BrokerQueue
 
 from beat_schedule import build_schedule
+from models.statuses import Queue
 from msgrelay.accounts import get_accounts
 from msgrelay.settings import get_settings
 
-QUEUES = ("otp", "bulk", "poll")
+QUEUES = tuple(Queue)
 
 
 def make_app() -> Celery:
@@ -25,8 +26,8 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue(q) for q in QUEUES],
-        task_default_queue="bulk",
+        task_queues=[BrokerQueue(q) for q in QUEUES],
+        task_default_queue=Queue.BULK,
         task_serializer="json",
         accept_content=["json"],
         timezone="UTC",

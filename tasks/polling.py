@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task
 from celery.utils.log import get_task_logger
 
+from models.statuses import Queue
 from msgrelay import balances, inbound, reports
 from msgrelay.accounts import Account, get_accounts
 from msgrelay.settings import get_settings
@@ -23,7 +24,7 @@ def _fan_out(task: Task, names: Iterable[str], expires_s: float) -> int:
     """One `task(account)` per name on the poll queue; a backlog older than `expires_s` is dropped, not run."""
     names = list(names)
     for name in names:
-        task.apply_async(args=[name], queue="poll", expires=expires_s)
+        task.apply_async(args=[name], queue=Queue.POLL, expires=expires_s)
     return len(names)
 
 

@@ -1,4 +1,4 @@
-"""send_chunk: a thin task over msgrelay.send.send_chunk; retry policy lives there and in the settings."""
+"""send_chunk: a thin task over msgrelay.send.send_chunk; the retry policy is msgrelay.retry's."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -21,14 +21,13 @@ def enqueue_chunks(chunks: Iterable[tuple[int, str]]) -> None:
 
 
 @app.task(name="tasks.send_chunk", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def send_chunk(self, chunk_id: int, attempt: int = 0) -> str:
-    """Send one chunk at most once; retry transient errors with backoff (`attempt` counts real tries)."""
-    outcome = send.send_chunk(chunk_id, retries=attempt, settings=get_settings(), accounts=get_accounts())
+def send_chunk(self, chunk_id: int) -> str:
+    """Send one chunk at most once; a retry waits the countdown the policy chose (tries are counted in the
+    chunk's row, so the task message carries nothing but the id)."""
+    outcome = send.send_chunk(chunk_id, settings=get_settings(), accounts=get_accounts())
     log.info("chunk %s: %s %s", chunk_id, outcome.action, outcome.detail)
     if outcome.new_chunks:
         enqueue_chunks(outcome.new_chunks)
     if outcome.action == "retry":
-        next_attempt = attempt + 1 if outcome.counts_as_attempt else attempt
-        raise self.retry(args=[chunk_id], kwargs={"attempt": next_attempt}, countdown=outcome.countdown,
-                         max_retries=None)
+        raise self.retry(args=[chunk_id], countdown=outcome.countdown, max_retries=None)
     return outcome.action

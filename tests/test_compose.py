@@ -16,7 +16,7 @@ try:
     from typer._click.exceptions import UsageError  # typer ≥ 0.2x vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import UsageError
-from msgrelay.processes import Supervisor, free_port, wait_for
+from msgrelay.cli.processes import Supervisor, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

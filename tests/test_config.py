@@ -6,7 +6,10 @@ import sys
 
 import pytest
 
-from msgrelay.accounts import EmayAccount, IhuyiAccount, QyxsAccount, load_accounts, parse_accounts
+from msgrelay.accounts import load_accounts, parse_accounts
+from providers.emay.common import EmayAccount
+from providers.ihuyi.common import IhuyiAccount
+from providers.qyxs.common import QyxsAccount
 from providers.errors import ConfigError
 
 GOOD = """

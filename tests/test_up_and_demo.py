@@ -91,5 +91,5 @@ def test_demo_runs_every_kind_prints_the_summary_and_stops_on_ctrl_c(tmp_path):
 
 
 def _free_port() -> int:
-    from msgrelay.processes import free_port
+    from msgrelay.cli.processes import free_port
     return free_port()

@@ -1,7 +1,8 @@
-"""Provider simulator: impersonates Emay voice and voice-SMS over real HTTP, with faults and pushes."""
-from providers.simulator.app import create_app, encrypt_push, serve
-from providers.simulator.config import EmayApp, SimConfig
-from providers.simulator.emay import join_outcome, md5_sign, voice_outcome
+"""Provider simulator: impersonates every registered vendor's HTTP API (see ``registry``), with faults and pushes."""
+from providers.simulator.app import create_app, serve
+from providers.simulator.config import SimConfig
+from providers.simulator.emay import EmayApp, encrypt_push, join_outcome, md5_sign, voice_outcome
+from providers.simulator.registry import config_from_accounts
 from providers.simulator.state import Faults, SimState
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "Faults",
     "SimConfig",
     "SimState",
+    "config_from_accounts",
     "create_app",
     "encrypt_push",
     "join_outcome",

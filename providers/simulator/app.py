@@ -1,111 +1,31 @@
-"""The simulator's FastAPI app: provider routes, control routes (/_sim/*) and the report pusher.
+"""The simulator's FastAPI app: every registered vendor's routes plus the shared control routes (/_sim/*).
 
 Control routes (JSON), for tests, the demo and benchmarks:
   GET    /_sim/health                         {"ok": true}
   GET    /_sim/requests?endpoint=&offset=&limit=   [{"id","endpoint","app_id","recipients":[…],"at"}]
   GET    /_sim/stats                          counters, see SimState.stats_json
   GET    /_sim/outcomes                       {"by_custom_id": {id: state}, "counts": {state: n}}
-  POST   /_sim/balance  {"app_id","balance"}  set a balance
+  POST   /_sim/balance  {"app_id","balance"}  set a balance (any credential id)
   GET|POST|DELETE /_sim/faults                read, replace, clear the injected faults
-  POST   /_sim/push {"app_id","url","encrypted"}   push that app's reports; DELETE /_sim/push?app_id=
-  POST   /_sim/secret {"app_id","secret_key"} change a credential at the "provider" (Emay secretKey, qyxs
-                                             password by userid, ihuyi api_key by api_id)
+  POST   /_sim/secret {"app_id","secret_key"} change a credential's secret at the "provider" (the attribute its
+                                             vendor names: Emay secretKey, qyxs password, ihuyi api_key)
   POST   /_sim/reset                          forget records, reports, faults, push targets; secrets restored
+Vendors add their own: Emay's /_sim/push (``emay.push``), ihuyi's /_sim/ihuyi/* (``ihuyi.control``).
 """
 from __future__ import annotations
 
-import gzip
-import json
-import logging
-import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-import requests
 import uvicorn
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 from providers.simulator.config import SimConfig
-from providers.simulator.emay import emay_router, report_json
-from providers.simulator.emay_ims import ims_router
-from providers.simulator.ihuyi import ihuyi_router
-from providers.simulator.qyxs import qyxs_router
-from providers.simulator.state import Faults, PushTarget, ReportRef, SimState
-
-log = logging.getLogger("msgrelay.simulator")
-
-PUSH_BATCH = 500
-PUSH_RETRIES = 3  # after the first attempt
-PUSH_BACKOFF_S = 0.05  # doubled at each retry
-PUSH_TIMEOUT_S = 5.0
-PUSH_IDLE_S = 0.05  # how often the pusher looks for ready reports
-
-
-def encrypt_push(body: bytes, secret_key: str) -> bytes:
-    """gzip, then AES/ECB/PKCS5Padding keyed with the raw secretKey bytes (the document's push form)."""
-    padder = padding.PKCS7(128).padder()
-    padded = padder.update(gzip.compress(body)) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(secret_key.encode("utf-8")), modes.ECB()).encryptor()
-    return encryptor.update(padded) + encryptor.finalize()
-
-
-class Pusher(threading.Thread):
-    """Background thread pushing ready reports to each app's push target, in batches of up to 500."""
-
-    def __init__(self, state: SimState) -> None:
-        super().__init__(name="sim-pusher", daemon=True)
-        self.state = state
-        self.stopping = threading.Event()
-        self.session = requests.Session()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            busy = False
-            for app_id, target in self.state.push_targets().items():
-                generation = self.state.generation
-                batch = self.state.take_reports(app_id, PUSH_BATCH, for_push=True)
-                if batch:
-                    busy = True
-                    if not self.deliver(app_id, target, batch):
-                        self.state.hold(app_id, batch, generation=generation)
-            if not busy:
-                self.stopping.wait(PUSH_IDLE_S)
-        self.session.close()
-
-    def stop(self) -> None:
-        """Ask the thread to finish and wait for it."""
-        self.stopping.set()
-        self.join(timeout=PUSH_TIMEOUT_S + 1)
-
-    def deliver(self, app_id: str, target: PushTarget, batch: list[ReportRef]) -> bool:
-        """POST one batch, retrying; True only when the receiver answered `success`."""
-        seed = self.state.config.seed
-        body = json.dumps({"code": "SUCCESS", "data": [report_json(r, seed) for r in batch]}, ensure_ascii=False)
-        headers = {"appId": app_id}
-        if target.encrypted:
-            payload = encrypt_push(body.encode("utf-8"), self.state.config.emay_apps[app_id].secret_key)
-            headers["Content-Type"] = "application/octet-stream"
-        else:
-            payload = body.encode("utf-8")
-            headers["Content-Type"] = "application/json; charset=UTF-8"
-        for attempt in range(1 + PUSH_RETRIES):
-            if attempt and self.stopping.wait(PUSH_BACKOFF_S * 2 ** (attempt - 1)):
-                break
-            self.state.count_push("attempts")
-            try:
-                answer = self.session.post(target.url, data=payload, headers=headers, timeout=PUSH_TIMEOUT_S)
-                if answer.text.strip() == "success":
-                    self.state.count_push("delivered_batches")
-                    self.state.count_push("delivered_reports", len(batch))
-                    return True
-            except requests.RequestException as exc:
-                log.info("push to app %s failed: %s", app_id, type(exc).__name__)
-        self.state.count_push("failed_batches")
-        return False
+from providers.simulator.registry import VENDORS
+from providers.simulator.state import Faults, SimState
 
 
 class BalanceIn(BaseModel):
@@ -118,40 +38,32 @@ class SecretIn(BaseModel):
     secret_key: str
 
 
-class PushIn(BaseModel):
-    app_id: str
-    url: str
-    encrypted: bool = False
-
-
 def create_app(config: SimConfig) -> FastAPI:
-    """The simulator app for `config`; the pusher runs for the app's lifespan."""
+    """The simulator app for `config`: every registered vendor's routes and the control routes."""
+    unknown = set(config.credentials) - {vendor.name for vendor in VENDORS}
+    if unknown:
+        raise ValueError(f"credentials for vendors the simulator does not know: {sorted(unknown)}")
     state = SimState(config)
-    pushers: list[Pusher] = []
-    # (credentials, attribute) per provider: what /_sim/secret rotates and /_sim/reset restores
-    secret_fields = ((config.emay_apps, "secret_key"), (config.qyxs_users, "password"), (config.ihuyi_apps, "api_key"))
-    original_secrets = [(creds, key, attr, getattr(cred, attr))
-                        for creds, attr in secret_fields for key, cred in creds.items()]
 
-    def ensure_pusher() -> None:
-        # started with the app; also on demand, in case the app runs without its lifespan (e.g. mounted)
-        if not pushers or not pushers[-1].is_alive():
-            pushers.append(Pusher(state))
-            pushers[-1].start()
+    def secrets() -> Iterator[tuple[str, Any, str]]:
+        """(credential id, credential, its secret attribute) for every credential, in registry order."""
+        for vendor in VENDORS:
+            for key, cred in config.credentials_of(vendor.name).items():
+                yield key, cred, vendor.secret_attr
+
+    original_secrets = [(cred, attr, getattr(cred, attr)) for _, cred, attr in secrets()]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ensure_pusher()
         try:
             yield
         finally:
-            for pusher in pushers:
-                pusher.stop()
+            state.closing.set()  # the vendors' background pushers finish
 
     app = FastAPI(title="msgrelay provider simulator", lifespan=lifespan)
     app.state.sim = state
-    for router in (emay_router, ims_router, qyxs_router, ihuyi_router):
-        app.include_router(router(state))
+    for vendor in VENDORS:
+        app.include_router(vendor.router(state))
 
     def known(app_id: str) -> None:
         if app_id not in config.balances():
@@ -197,34 +109,19 @@ def create_app(config: SimConfig) -> FastAPI:
         state.set_faults(Faults())
         return state.faults.model_dump()
 
-    @app.post("/_sim/push")
-    def set_push(body: PushIn) -> dict:
-        known(body.app_id)
-        if body.encrypted and len(config.emay_apps[body.app_id].secret_key.encode("utf-8")) not in (16, 24, 32):
-            raise HTTPException(422, "encrypted pushes need a secretKey of 16, 24 or 32 bytes (an AES key)")
-        state.set_push(body.app_id, PushTarget(body.url, body.encrypted))
-        ensure_pusher()
-        return body.model_dump()
-
-    @app.delete("/_sim/push")
-    def clear_push(app_id: str) -> dict:
-        known(app_id)
-        state.set_push(app_id, None)
-        return {"app_id": app_id}
-
     @app.post("/_sim/secret")
     def set_secret(body: SecretIn) -> dict:
-        """Change a credential at the "provider": Emay secretKey, qyxs password or ihuyi api_key."""
-        for creds, attr in secret_fields:
-            if body.app_id in creds:
-                setattr(creds[body.app_id], attr, body.secret_key)
+        """Change a credential's secret at the "provider" (the first vendor in the registry holding that id)."""
+        for key, cred, attr in secrets():
+            if key == body.app_id:
+                setattr(cred, attr, body.secret_key)
                 return {"app_id": body.app_id}
         raise HTTPException(404, f"unknown app_id {body.app_id!r}")
 
     @app.post("/_sim/reset")
     def reset() -> dict:
-        for creds, key, attr, secret in original_secrets:
-            setattr(creds[key], attr, secret)
+        for cred, attr, secret in original_secrets:
+            setattr(cred, attr, secret)
         state.reset()
         return {"ok": True}
 

@@ -1,7 +1,7 @@
 """What every simulated provider route does before it answers: the injected latency, then a drawn 5xx.
 
-Shared by the provider routers (``emay``, ``emay_ims``, ``qyxs``, ``ihuyi``); what a provider answers,
-its refusals included, stays in its own module.
+Shared by every vendor's provider routes (see ``registry``); what a provider answers, its refusals included,
+stays in its own module.
 """
 from __future__ import annotations
 

@@ -13,17 +13,21 @@ import hashlib
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from providers.simulator.config import QyxsUser
-from providers.simulator.emay import BEIJING, parse_params
+from providers.simulator.base import BEIJING, DEFAULT_BALANCE, SimVendor, account_field, account_secret, parse_params
+from providers.simulator.config import SimConfig
 from providers.simulator.faults import add_route
 from providers.simulator.state import RequestRecord, SimState
 
+NAME = "qyxs"
 MAX_MOBILES = 1000  # DESIGN §3's reading; the document gives no figure
 PAGE = 500  # reports or replies per query
 MOBILE_DIGITS = 11
@@ -37,6 +41,29 @@ NO_MOBILE, NO_CONTENT = "短信号码不能为空", "短信内容不能为空"
 ILLEGAL, CLEAN = "包含非法字符", "未包含非法字符"
 POOR = "对不起，您当前要发送的量大于您当前余额"
 QUERY_ERRORS = {"1": EMPTY_LOGIN, "2": BAD_LOGIN, "3": "该用户不允许查看状态报告", "4": "参数不正确"}
+
+
+@dataclass
+class QyxsUser:
+    """One simulated 企业信使 user: userid (its credential id), account name, password, balance."""
+
+    account: str
+    password: str = field(repr=False)
+    balance: Decimal = DEFAULT_BALANCE
+
+    def __post_init__(self) -> None:
+        self.balance = Decimal(str(self.balance))
+
+
+def qyxs_users(config: SimConfig) -> dict[str, QyxsUser]:
+    """The configured 企业信使 users by userid."""
+    return config.credentials_of(NAME)
+
+
+def add_account(users: dict[str, QyxsUser], provider: str, account: Any) -> None:
+    """Add one qyxs_sms account's user to `users`."""
+    users[str(account_field(account, "userid"))] = QyxsUser(account=str(account_field(account, "account")),
+                                                          password=account_secret(account, "password"))
 
 
 class Failed(Exception):
@@ -164,7 +191,7 @@ class Inbox:
 def qyxs_router(state: SimState) -> APIRouter:
     """The 企业信使 endpoints, answering from and recording into `state`."""
     router = APIRouter()
-    config, users, inbox = state.config, state.config.qyxs_users, Inbox(state)
+    config, users, inbox = state.config, qyxs_users(state.config), Inbox(state)
 
     async def send(params: dict[str, str], userid: str) -> str:
         mobiles = check_send(params, state.bad_mobiles)
@@ -179,7 +206,7 @@ def qyxs_router(state: SimState) -> APIRouter:
         return answer
 
     async def overage(params: dict[str, str], userid: str) -> str:
-        total = config.qyxs_users[userid].balance
+        total = users[userid].balance
         return xml(elements(returnstatus="Sucess", message="", payinfo="预付费", overage=state.balance(userid),
                             sendTotal=total))
 
@@ -235,3 +262,7 @@ def qyxs_router(state: SimState) -> APIRouter:
     bind("/statusApi.aspx", query(reports))
     bind("/callApi.aspx", query(replies))
     return router
+
+
+VENDOR = SimVendor(name=NAME, providers=("qyxs_sms",), add_account=add_account, secret_attr="password",
+                   router=qyxs_router)

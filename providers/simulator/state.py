@@ -88,6 +88,7 @@ class SimState:
         self._seq = 1  # next provider-id sequence number; never reset, so ids stay unique
         self._request_ids = itertools.count(1)
         self.generation = 0  # bumped by reset, so a push in flight cannot bring old reports back
+        self.closing = threading.Event()  # set when the app shuts down: background pushers finish
         self.reset()
 
     # ---- lifecycle -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 import redis
 import requests
 
-from msgrelay.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
+from msgrelay.cli.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
 from tests.conftest import REDIS_URL, TEST_DIR
 
 SECRET_VOICE = "0123456789abcdef"

@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from msgrelay.mms_frames import sample_frames, sample_png
+from msgrelay.cli.frames import sample_frames, sample_png
 from tests.e2e.conftest import (
     CALLBACK_TOKEN, MMS_API_KEY, MMS_CALLBACK_TOKEN, job_view, mobiles, wait_done, wait_until,
 )

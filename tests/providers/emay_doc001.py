@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from msgrelay.accounts import EmayAccount
 from providers.base import HttpResponse, Recipient
+from providers.emay.common import EmayAccount
 from providers.errors import AccountError, PermanentError, RecipientRejected, TransientError
 
 APP_ID = "EUCP-EMY-DDDD-3EEEE"

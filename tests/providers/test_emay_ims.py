@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from msgrelay.accounts import EmayAccount
-from msgrelay.statuses import MessageStatus
+from models.statuses import MessageStatus
 from providers.base import BEIJING, HttpResponse, Recipient, SendSpec
-from providers.emay_ims import (
-    BATCH, CODE_FAMILIES, CODE_MESSAGES, PERSONAL, SINGLE, EmayIms, build_report_request, build_send_request,
-    error_for_code, ims_status, parse_report_response, parse_send_response,
+from providers.emay.common import EmayAccount
+from providers.emay.ims import (
+    BATCH, CODE_FAMILIES, CODE_MESSAGES, IMS_CODES, IMS_STATES, PERSONAL, SINGLE, EmayIms, build_report_request,
+    build_send_request, parse_report_response, parse_send_response,
 )
 from providers.errors import (
     AccountError, AmbiguousError, InvalidInput, PermanentError, RecipientRejected, TransientError,
@@ -76,9 +76,10 @@ def test_per_recipient_content_goes_to_personality() -> None:
 
 
 @pytest.mark.parametrize("size", [0, 301])
-def test_batch_size_outside_1_to_300_is_a_bug(size: int) -> None:
-    with pytest.raises(ValueError):
-        build_send_request(ACCOUNT, spec(), [Recipient(f"00614221{i:05d}", f"c{i}") for i in range(size)], NOW)
+def test_batch_size_outside_1_to_300_is_refused_before_building(size: int) -> None:
+    with pytest.raises(PermanentError) as caught:
+        IMS.build_send(ACCOUNT, spec(), [Recipient(f"00614221{i:05d}", f"c{i}") for i in range(size)], NOW)
+    assert caught.value.code == "BATCH_SIZE"
 
 
 @pytest.mark.parametrize(("answer", "expected"), [
@@ -96,7 +97,8 @@ def test_every_documented_code_has_a_family_and_unknown_codes_fall_back() -> Non
                   "ERROR_MOBILE_NUMBER", "ERROR_MOBILE_ERROR", "ERROR_CONTENT_EMPTY", "ERROR_CUSTOM_IMSID",
                   "ERROR_LONG_CONTENT", "ERROR_TIMESTAMP", "ERROR_SIGN"]
     assert set(documented) <= set(CODE_FAMILIES) and set(documented) <= set(CODE_MESSAGES)
-    assert isinstance(error_for_code("ERROR_SOMETHING_NEW"), TransientError)
+    assert IMS_CODES.error("SUCCESS") is None
+    assert isinstance(IMS_CODES.error("ERROR_SOMETHING_NEW"), TransientError)
 
 
 @pytest.mark.parametrize(("code", "family"), [
@@ -142,7 +144,11 @@ def test_report_answer_of_the_document() -> None:
     ("SENDING", MessageStatus.UNKNOWN),
 ])
 def test_report_states(state: str, status: MessageStatus) -> None:
-    assert ims_status(state) == status
+    assert IMS_STATES(state) == status
+
+
+def test_undocumented_state_keeps_the_message_open() -> None:
+    assert IMS_STATES.fallback == MessageStatus.UNKNOWN and EmayIms.report_states is IMS_STATES
 
 
 def test_report_query_asks_for_500_and_no_more() -> None:

@@ -9,10 +9,10 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from msgrelay.statuses import MessageStatus
-from providers.base import BEIJING
-from providers.emay_push import MAX_INFLATED_BYTES, decode_emay_push
-from providers.emay_voice import EmayVoice
+from models.statuses import MessageStatus
+from providers.base import BEIJING, Carries
+from providers.emay.push import MAX_INFLATED_BYTES, decode_emay_push
+from providers.emay.voice import EmayVoice, decode_push_reports
 from providers.errors import InvalidInput
 from tests.providers.emay_doc001 import APP_ID, SECRET, emay_account
 
@@ -81,10 +81,16 @@ def test_key_that_is_not_an_aes_key_is_named_without_the_secret() -> None:
     assert "short" not in str(err.value) and "16, 24 or 32" in err.value.rule
 
 
+def test_provider_declares_its_one_push_of_reports() -> None:
+    assert EmayVoice.push_path == "emay" and set(EmayVoice.pushes) == {""}
+    push = EmayVoice().pushes[""]
+    assert push.decode is decode_push_reports and push.carries is Carries.REPORTS
+
+
 @pytest.mark.parametrize("header", ["appId", "appid", "APPID", "AppId"])
 @pytest.mark.parametrize("body", [PLAIN, encrypt(SECRET, PLAIN)], ids=["plain", "aes+gzip"])
 def test_provider_decodes_pushed_reports(header: str, body: bytes) -> None:
-    delivered, failed = EmayVoice().decode_push(ACCOUNT, {header: APP_ID, "Content-Type": "x"}, body)
+    delivered, failed = EmayVoice().pushes[""].decode(ACCOUNT, {header: APP_ID, "Content-Type": "x"}, body)
     assert (delivered.status, delivered.state, delivered.desc) == (MessageStatus.DELIVERED, "SUCCESS", "成功")
     assert delivered.custom_id == "1553885000011111" and delivered.provider_msg_id == "20170392833833891100"
     assert delivered.reported_at == datetime(2017, 3, 15, 12, 0, 0, tzinfo=BEIJING)
@@ -95,11 +101,11 @@ def test_provider_decodes_pushed_reports(header: str, body: bytes) -> None:
 @pytest.mark.parametrize("headers, rule", [({}, "missing"), ({"appId": "EUCP-EMY-OTHER"}, "must be this account's")])
 def test_provider_checks_the_appid_header(headers: dict[str, str], rule: str) -> None:
     with pytest.raises(InvalidInput) as err:
-        EmayVoice().decode_push(ACCOUNT, headers, PLAIN)
+        decode_push_reports(ACCOUNT, headers, PLAIN)
     assert err.value.field == "headers.appId" and rule in err.value.rule
 
 
 def test_provider_refuses_a_push_whose_data_is_not_a_list() -> None:
     with pytest.raises(InvalidInput) as err:
-        EmayVoice().decode_push(ACCOUNT, {"appId": APP_ID}, b'{"code": "SUCCESS", "data": "x"}')
+        decode_push_reports(ACCOUNT, {"appId": APP_ID}, b'{"code": "SUCCESS", "data": "x"}')
     assert err.value.field == "body"

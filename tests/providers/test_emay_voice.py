@@ -8,16 +8,17 @@ from decimal import Decimal
 
 import pytest
 
-from msgrelay.statuses import MessageStatus
+from models.statuses import MessageStatus
 from providers.base import BEIJING, Recipient, SendSpec
-from providers.emay_common import (
+from providers.common import beijing_time
+from providers.emay.common import (
     CODE_FAMILIES,
+    VOICE_CODES,
     beijing_timestamp,
-    error_for_code,
-    parse_beijing_time,
     sign,
 )
-from providers.emay_voice import (
+from providers.emay.voice import (
+    VOICE_STATES,
     EmayVoice,
     build_balance_request,
     build_report_request,
@@ -88,11 +89,14 @@ def test_beijing_timestamp(now: datetime, expected: str) -> None:
     assert beijing_timestamp(now) == expected
 
 
-def test_parse_beijing_time() -> None:
-    parsed = parse_beijing_time("2017-03-15 12:00:00")
+def test_beijing_time() -> None:
+    parsed = beijing_time("2017-03-15 12:00:00")
     assert parsed == datetime(2017, 3, 15, 4, 0, 0, tzinfo=timezone.utc)
     assert parsed is not None and parsed.utcoffset() == timedelta(hours=8)
-    assert parse_beijing_time("") is None and parse_beijing_time(None) is None
+    assert beijing_time(" 2017-03-15 12:00:00 ") == parsed
+    assert beijing_time("") is None and beijing_time(None) is None
+    # malformed text is None now (it used to raise): a report is never lost over its time
+    assert beijing_time("yesterday") is None and beijing_time("2017-03-15") is None
 
 
 # --- requests -----------------------------------------------------------------------------------------
@@ -123,10 +127,24 @@ def test_vfcode_form_uses_singular_fields() -> None:
 
 
 @pytest.mark.parametrize("kind, n", [("vfcode", 2), ("notify", 501), ("notify", 0)])
-def test_batch_over_the_kind_limit_is_a_bug(kind: str, n: int) -> None:
+def test_batch_over_the_kind_limit_is_refused_before_building(kind: str, n: int) -> None:
     batch = [Recipient(f"138{i:08d}", f"c{i}") for i in range(n)]
-    with pytest.raises(ValueError):
-        build_send_request(ACCOUNT, SendSpec(kind, "1234"), batch, NOW)
+    with pytest.raises(PermanentError) as err:
+        EmayVoice().build_send(ACCOUNT, SendSpec(kind, "1234"), batch, NOW)
+    assert err.value.code == "BATCH_SIZE"
+
+
+def test_batch_without_custom_ids_is_refused_before_building() -> None:
+    batch = [Recipient("13800138000", "c0"), Recipient("13800138001", "")]
+    with pytest.raises(PermanentError) as err:
+        EmayVoice().build_send(ACCOUNT, SendSpec("notify", "hi"), batch, NOW)
+    assert err.value.code == "NO_CUSTOM_ID"
+
+
+def test_build_send_of_a_batch_within_the_limit_is_the_builders_request() -> None:
+    spec = SendSpec("notify", "hello")
+    assert EmayVoice().build_send(ACCOUNT, spec, batch_of(2, "c"), NOW) == build_send_request(
+        ACCOUNT, spec, batch_of(2, "c"), NOW)
 
 
 def test_report_and_balance_requests() -> None:
@@ -210,7 +228,7 @@ def test_every_documented_code_maps_to_a_family(code: str) -> None:
     text, family = TABLE_3_2[code]
     assert code in CODE_FAMILIES
     if family is None:
-        assert error_for_code(code) is None
+        assert VOICE_CODES.error(code) is None
         return
     with pytest.raises(family) as err:
         parse_send_response(answer(json.dumps({"code": code})))
@@ -264,6 +282,11 @@ def test_report_states(state: str, status: MessageStatus) -> None:
     (report,) = parse_report_response(answer(body))
     assert report.status is status and report.state == state.strip()
     assert report.reported_at is None
+    assert VOICE_STATES(state.strip()) is status and EmayVoice.report_states is VOICE_STATES
+
+
+def test_undocumented_state_keeps_the_message_open() -> None:
+    assert VOICE_STATES.fallback is MessageStatus.UNKNOWN
 
 
 def test_empty_report_page_and_report_errors() -> None:

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from msgrelay.statuses import MessageStatus
+from models.statuses import MessageStatus
 from providers.base import Recipient, SendSpec
-from providers.emay_common import CODE_FAMILIES, error_for_code, sign
-from providers.emay_voice_sms import (
+from providers.emay.common import CODE_FAMILIES, VOICE_CODES, sign
+from providers.emay.voice_sms import (
+    JOIN_STATES,
     EmayVoiceSms,
     build_balance_request,
     build_report_request,
@@ -85,8 +86,17 @@ def test_provider_declares_its_kind() -> None:
     assert (spec.endpoint, spec.max_recipients, spec.queue) == ("/join/send", 500, "bulk")
     assert spec.options == {"isInteractive", "interactiveContent", "isAcousticSign", "acousticSignContent",
                             "smsContent", "triggerConditions", "keyContent", "connectTime"}
-    with pytest.raises(InvalidInput):
-        provider.decode_push(ACCOUNT, {"appId": APP_ID}, b"{}")  # the document has no voice-SMS push
+    # the document has no voice-SMS push: the provider declares none
+    assert provider.pushes == {} and provider.push_path is None
+
+
+@pytest.mark.parametrize("n", [0, 501])
+def test_batch_outside_1_to_500_is_refused_before_building(n: int) -> None:
+    spec = SendSpec("voice_sms", "hi", {"triggerConditions": "3", "keyContent": "1"})
+    batch = [Recipient(f"138{i:08d}", f"j{i}") for i in range(n)]
+    with pytest.raises(PermanentError) as err:
+        EmayVoiceSms().build_send(ACCOUNT, spec, batch, NOW)
+    assert err.value.code == "BATCH_SIZE"
 
 
 OK = [Recipient("13800138000", "a")]
@@ -143,7 +153,7 @@ def test_every_documented_code_maps_to_a_family(code: str) -> None:
     text, family = TABLE_3_4[code]
     assert code in CODE_FAMILIES
     if family is None:
-        assert error_for_code(code) is None
+        assert VOICE_CODES.error(code) is None
         return
     with pytest.raises(family) as err:
         parse_send_response(answer(json.dumps({"code": code, "data": []})))
@@ -188,6 +198,7 @@ def test_report_states(state: object, status: MessageStatus) -> None:
     body = json.dumps({"code": "SUCCESS", "data": [{"joinId": "x", "state": state, " desc ": "d"}]})
     (report,) = parse_report_response(answer(body))
     assert report.status is status and report.desc == "d"
+    assert JOIN_STATES(str(state).strip()) is status and EmayVoiceSms.report_states is JOIN_STATES
 
 
 @pytest.mark.parametrize("body, amount", [('{"data": 1024, "code": "SUCCESS"}', Decimal("1024")),

@@ -8,20 +8,18 @@ from decimal import Decimal
 
 import pytest
 
-from msgrelay.accounts import IhuyiAccount
-from msgrelay.mms_frames import sample_frames
-from msgrelay.statuses import MessageStatus
-from providers.base import BEIJING, HttpResponse, Recipient, SendSpec
+from models.statuses import MessageStatus
+from msgrelay.cli.frames import sample_frames
+from providers.base import BEIJING, Carries, HttpResponse, Recipient, SendSpec
 from providers.errors import (
     AccountError, AmbiguousError, InvalidInput, PermanentError, RateLimited, RecipientRejected, TransientError,
 )
-from providers.ihuyi_common import CODE_FAMILIES, error_for_code, public_params, sign
-from providers.ihuyi_mms import (
-    IhuyiMms, build_balance_request, build_send_request, parse_balance_response, parse_send_response,
+from providers.ihuyi.common import CODE_FAMILIES, IhuyiAccount, error_for_code, public_params, sign
+from providers.ihuyi.mms import (
+    RECEIPT_STATES, IhuyiMms, build_balance_request, build_send_request, build_template_request,
+    parse_balance_response, parse_mo_push, parse_receipt_push, parse_send_response, parse_template_push,
+    parse_template_response, receipt_status,
 )
-from providers.ihuyi_push import parse_mo_push, parse_receipt_push
-from providers.ihuyi_templates import build_template_request, parse_template_push, parse_template_response
-from providers.mms_content import validate_send
 
 API_ID = "2RYN7CQHL1M"  # the document's example api_id (1.5 / 2), its masked tail left off
 API_KEY = "mms-key-3f9a77c2d1"
@@ -114,8 +112,10 @@ def test_a_send_time_already_past_is_left_out():
 
 @pytest.mark.parametrize("n", [0, 10_001])
 def test_batch_send_refuses_more_than_10000_phones(n):
-    with pytest.raises(ValueError):
-        build_send_request(ACCOUNT, SPEC, [Recipient(f"188{i:08d}", f"c{i}") for i in range(n)], NOW, RID)
+    with pytest.raises(PermanentError) as exc:
+        IhuyiMms().build_send(ACCOUNT, SPEC, [Recipient(f"188{i:08d}", f"c{i}") for i in range(n)], NOW,
+                              request_id=RID)
+    assert exc.value.code == "BATCH_SIZE"
 
 
 def test_ok_answer_accepts_every_phone_under_the_task_id():
@@ -219,6 +219,22 @@ def test_receipt_codes(code, status):
     assert report.status == status and report.state == (code or "")
 
 
+@pytest.mark.parametrize("code, status", [("DELIVERED", MessageStatus.DELIVERED), ("UNDELIV", MessageStatus.FAILED),
+                                          ("MK:0001", MessageStatus.FAILED), (None, MessageStatus.UNKNOWN)])
+def test_receipt_state_map(code, status):
+    assert receipt_status(code) == status
+    assert RECEIPT_STATES.fallback == MessageStatus.FAILED and IhuyiMms.report_states is RECEIPT_STATES
+
+
+def test_provider_declares_its_three_pushes():
+    provider = IhuyiMms()
+    assert provider.push_path == "ihuyi"
+    assert {segment: push.carries for segment, push in provider.pushes.items()} == {
+        "receipt": Carries.REPORTS, "mo": Carries.INBOUND, "template": Carries.TEMPLATE_AUDITS}
+    body = json.dumps(RECEIPT, ensure_ascii=False).encode()
+    assert provider.pushes["receipt"].decode(ACCOUNT, {}, body) == parse_receipt_push(body)
+
+
 @pytest.mark.parametrize("body, field", [
     (b"\xff\xfe", "body"), (b"not json", "body"), (b"[1, 2]", "body"),
     (json.dumps({**RECEIPT, "task_id": ""}).encode(), "body[0].task_id"),
@@ -270,7 +286,7 @@ OK_OPTS = {"title": "周末特惠", "sign_name": "【互亿无线】"}
     (None, {"template_id": 0}, PEOPLE, "options.template_id", "positive integer"),
     (FRAMES, {**OK_OPTS, "product_id": True}, PEOPLE, "options.product_id", "positive integer"),
     (FRAMES, {**OK_OPTS, "send_time": "2030-01-01 00:00:00"}, PEOPLE, "options.send_time", "unknown option"),
-    (FRAMES, OK_OPTS, [Recipient("18800000000", "", "hi")], "recipients[0].content", "same frames"),
+    (FRAMES, OK_OPTS, [Recipient("18800000000", "", "hi")], "recipients[0].content", "same content"),
     (FRAMES, OK_OPTS, [Recipient("18800000000", "a"), Recipient("18800000000", "b")], "recipients[1].mobile",
      "listed twice"),
     (FRAMES, OK_OPTS, [Recipient("1880000000", "")], "recipients[0].mobile", "mainland"),
@@ -278,7 +294,7 @@ OK_OPTS = {"title": "周末特惠", "sign_name": "【互亿无线】"}
 ])
 def test_validate_send_refusals(content, options, recipients, field, words):
     with pytest.raises(InvalidInput) as exc:
-        validate_send(SendSpec("mms", content, options), recipients)
+        IhuyiMms().validate(SendSpec("mms", content, options), recipients)
     assert exc.value.field == field and words in exc.value.rule
 
 
@@ -289,7 +305,7 @@ def test_validate_send_refusals(content, options, recipients, field, words):
     SendSpec("mms", None, {"template_id": "5001", "title": "t", "sign_name": "【互亿无线】", "product_id": 1020}),
 ])
 def test_validate_send_accepts(spec):
-    validate_send(spec, PEOPLE)
+    IhuyiMms().validate(spec, PEOPLE)
 
 
 def test_precheck_applies_the_accounts_size_cap():

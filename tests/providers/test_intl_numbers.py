@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from providers.errors import InvalidInput
-from providers.intl_numbers import EMAY_FORM, NumberRefused, normalise_number, region_for, to_emay
+from providers.common import EMAY_FORM, NumberRefused, normalise_number, region_for, to_emay
 
 ACCEPTED = [
     ("+61422118000", None, "0061422118000"),  # the document's example mobile, written with +

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from msgrelay.mms_frames import frames_from_cli, sample_frames, sample_png
+from msgrelay.cli.frames import frames_from_cli, sample_frames, sample_png
 from providers.errors import InvalidInput
-from providers.mms_content import (
+from providers.ihuyi.frames import (
     DEFAULT_MAX_KB, KB, check_size, content_size, frames_of, sniff, summary, validate_frames, validate_sign_name,
 )
 

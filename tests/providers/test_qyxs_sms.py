@@ -1,21 +1,27 @@
 """Table-driven tests of 企业信使's pure functions, on the XML shapes of document 003 (DESIGN §5's reading)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+import requests
+from pydantic import SecretStr
 
-from msgrelay.accounts import QyxsAccount
-from msgrelay.statuses import MessageStatus
-from providers.base import BEIJING, HttpResponse, Recipient, SendSpec
+from models.statuses import MessageStatus
+from msgrelay.content_check import check_content, precheck_content
+from providers.base import BEIJING, ContentVerdict, HttpResponse, Recipient, SendSpec
 from providers.errors import AccountError, AmbiguousError, InvalidInput, PermanentError, TransientError
-from providers.qyxs_errors import error_for_message
-from providers.qyxs_keywords import build_check_request, parse_check_response
-from providers.qyxs_sms import (
-    QyxsSms, build_balance_request, build_query_request, build_send_request, parse_balance_response,
-    parse_inbound_response, parse_report_response, parse_send_response, report_status,
+from providers.qyxs.common import QyxsAccount, error_for_message
+from providers.qyxs.sms import (
+    REPORT_STATES, QyxsSms, build_balance_request, build_check_request, build_query_request, build_send_request,
+    parse_balance_response, parse_check_response, parse_inbound_response, parse_report_response,
+    parse_send_response, report_status,
 )
+from providers.simulator import SimConfig
+from providers.simulator.qyxs import QyxsUser
+from tests.simulator.conftest import free_port, serving
 
 ACCOUNT = QyxsAccount(name="sms", provider="qyxs_sms", base_url="http://127.0.0.1:18080", userid="12",
                       account="账号", password="密码")
@@ -118,6 +124,7 @@ def test_report_answer_of_chapter_four() -> None:
 ])
 def test_report_status_map(state: str, status: MessageStatus) -> None:
     assert report_status(state) == status
+    assert REPORT_STATES(state.strip().upper()) == status and SMS.report_states is REPORT_STATES
 
 
 @pytest.mark.parametrize("text", [HEAD + "<returnsms></returnsms>", HEAD + "<returnsms/>"])
@@ -172,7 +179,7 @@ def test_balance_keeps_payinfo_overage_and_send_total() -> None:
 ])
 def test_keyword_check_verdicts(message: str, passed: bool) -> None:
     verdict = parse_check_response(ok(f"{HEAD}<returnsms><message>{message}</message></returnsms>"))
-    assert verdict.ok is passed and verdict.message == message
+    assert verdict == ContentVerdict(passed, message)
 
 
 def test_keyword_check_with_a_wrong_password_is_an_account_error() -> None:
@@ -211,22 +218,60 @@ def test_limits_and_flags() -> None:
     assert SMS.max_batch(ACCOUNT, "sms") == 1000
     assert SMS.max_batch(ACCOUNT.model_copy(update={"max_batch": 200}), "sms") == 200
     assert SMS.native_schedule and SMS.has_inbound_query and SMS.queue_for("sms", 1) == "bulk"
-    SMS.precheck(ACCOUNT, SendSpec("sms", "hi"))  # no check_content: no request at all
+    assert SMS.has_content_check
+    SMS.precheck(ACCOUNT, SendSpec("sms", "hi"))  # the keyword check is the flow's now: no request here
+    assert not SMS.wants_content_check(ACCOUNT)
+    assert SMS.wants_content_check(ACCOUNT.model_copy(update={"check_content": True}))
 
 
-@pytest.mark.parametrize(("answer", "field", "says"), [
-    (ok(f"{HEAD}<returnsms><message>包含非法字符：赌博</message></returnsms>"), "content", "包含非法字符：赌博"),
-    (ok(f"{HEAD}<returnsms><message>用户名或密码错误</message></returnsms>"), "account", "QYXS_AUTH"),
-    (TransientError("HTTP_503", "/sms.aspx"), "content", "try again"),
+@pytest.mark.parametrize("n", [0, 1001])
+def test_batch_outside_1_to_1000_is_refused_before_building(n: int) -> None:
+    batch = [Recipient(f"150{i:08d}", f"j-{i}") for i in range(n)]
+    with pytest.raises(PermanentError) as caught:
+        SMS.build_send(ACCOUNT, SendSpec("sms", "hi"), batch, NOW)
+    assert caught.value.code == "BATCH_SIZE"
+
+
+# ---- the keyword check over HTTP, against the simulator's checkkeyword ---------------------------------
+@pytest.fixture(scope="module")
+def simulated() -> Iterator[QyxsAccount]:
+    """ACCOUNT pointed at a running simulator that knows its userid, account and password."""
+    users = {ACCOUNT.userid: QyxsUser(ACCOUNT.account, ACCOUNT.password.get_secret_value())}
+    with serving(SimConfig(credentials={"qyxs": users})) as url:
+        yield ACCOUNT.model_copy(update={"base_url": url, "check_content": True})
+
+
+def sent_requests(account: QyxsAccount) -> list:
+    """The sends the simulator has recorded (a keyword check is not one)."""
+    answer = requests.get(account.base_url + "/_sim/requests", timeout=5)
+    answer.raise_for_status()
+    return answer.json()
+
+
+@pytest.mark.parametrize(("text", "verdict"), [
+    ("周末特惠，欢迎光临", ContentVerdict(True, "未包含非法字符")),
+    ("可代开发票，详询", ContentVerdict(False, "包含非法字符：代开发票")),
 ])
-def test_precheck_refuses_before_anything_is_written(monkeypatch, answer, field: str, says: str) -> None:
-    def fake_send(base_url, request, **kw):
-        assert request.form["action"] == "checkkeyword"
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-    monkeypatch.setattr("providers.qyxs_keywords.http_send", fake_send)
-    checked = ACCOUNT.model_copy(update={"check_content": True})
+def test_content_check_against_the_simulator(simulated: QyxsAccount, text: str, verdict: ContentVerdict) -> None:
+    assert check_content(simulated, text) == verdict
+    assert sent_requests(simulated) == []
+
+
+@pytest.mark.parametrize(("update", "field", "says"), [
+    (lambda: {}, "content", "包含非法字符：赌博"),
+    (lambda: {"password": SecretStr("wrong")}, "account", "QYXS_AUTH"),
+    # nothing listens there: the check did not answer (a TransientError), so the job may be submitted again
+    (lambda: {"base_url": f"http://127.0.0.1:{free_port()}"}, "content", "try again"),
+], ids=["keyword-hit", "wrong-password", "no-answer"])
+def test_precheck_refuses_before_anything_is_written(simulated: QyxsAccount, update: Callable[[], dict],
+                                                     field: str, says: str) -> None:
+    account = simulated.model_copy(update=update())
     with pytest.raises(InvalidInput) as caught:
-        SMS.precheck(checked, SendSpec("sms", "赌博"))
+        precheck_content(account, SMS, SendSpec("sms", "赌博"))
     assert caught.value.field == field and says in caught.value.rule
+    assert sent_requests(simulated) == []
+
+
+def test_precheck_lets_a_clean_text_through(simulated: QyxsAccount) -> None:
+    precheck_content(simulated, SMS, SendSpec("sms", "周末特惠"))
+    precheck_content(ACCOUNT, SMS, SendSpec("sms", "赌博"))  # no check_content: no request at all

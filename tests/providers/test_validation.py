@@ -5,7 +5,7 @@ import pytest
 
 from providers.base import Recipient
 from providers.errors import InvalidInput
-from providers.validation import (
+from providers.common import (
     option_text,
     require_flag,
     require_text,

@@ -97,7 +97,7 @@ def serving(config: SimConfig) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def sim_server() -> Iterator[Sim]:
     config = SimConfig(
-        emay_apps={VOICE_APP: EmayApp(VOICE_KEY, "voice"), JOIN_APP: EmayApp(JOIN_KEY, "join")},
+        credentials={"emay": {VOICE_APP: EmayApp(VOICE_KEY, "voice"), JOIN_APP: EmayApp(JOIN_KEY, "join")}},
         report_delay_s=REPORT_DELAY_S,
     )
     with serving(config) as url:

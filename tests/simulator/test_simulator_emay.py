@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from msgrelay.accounts import parse_accounts
-from providers.simulator import SimConfig
+from providers.simulator import config_from_accounts
 from tests.simulator.conftest import (
     JOIN_APP, JOIN_KEY, REPORT_DELAY_S, VOICE_APP, VOICE_KEY, Sim, beijing_timestamp, signed,
 )
@@ -342,7 +342,7 @@ userid = "12"
 account = "user"
 password = "p"
 """)
-    config = SimConfig.from_accounts(accounts, report_delay_s=0.1)
-    assert {k: (a.service, a.secret_key) for k, a in config.emay_apps.items()} == {
+    config = config_from_accounts(accounts, report_delay_s=0.1)
+    assert {k: (a.service, a.secret_key) for k, a in config.credentials["emay"].items()} == {
         VOICE_APP: ("voice", VOICE_KEY), JOIN_APP: ("join", JOIN_KEY)}
     assert config.report_delay_s == 0.1 and VOICE_KEY not in repr(config)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from msgrelay.mms_frames import sample_frames, sample_png
+from msgrelay.cli.frames import sample_frames, sample_png
 from providers.simulator import SimConfig
-from providers.simulator.config import IhuyiApp
+from providers.simulator.ihuyi import IhuyiApp
 from tests.simulator.conftest import serving
 
 API_ID, API_KEY = "2RYN7CQHL1M", "sim-ihuyi-key-1"
@@ -59,8 +59,8 @@ class Ihuyi:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Ihuyi]:
-    config = SimConfig(emay_apps={}, report_delay_s=REPORT_DELAY_S,
-                       ihuyi_apps={API_ID: IhuyiApp(API_KEY), OTHER_ID: IhuyiApp("other-key", balance=5)})
+    apps = {API_ID: IhuyiApp(API_KEY), OTHER_ID: IhuyiApp("other-key", balance=5)}
+    config = SimConfig(credentials={"ihuyi": apps}, report_delay_s=REPORT_DELAY_S)
     with serving(config) as url:
         yield Ihuyi(url)
 

@@ -28,8 +28,8 @@ class Ims(SimClient):
 
 @pytest.fixture(scope="module")
 def ims_server() -> Iterator[Ims]:
-    config = SimConfig(emay_apps={IMS_APP: EmayApp(IMS_KEY, "ims"), VOICE_APP: EmayApp(VOICE_KEY, "voice")},
-                       report_delay_s=REPORT_DELAY_S)
+    apps = {IMS_APP: EmayApp(IMS_KEY, "ims"), VOICE_APP: EmayApp(VOICE_KEY, "voice")}
+    config = SimConfig(credentials={"emay": apps}, report_delay_s=REPORT_DELAY_S)
     with serving(config) as url:
         yield Ims(url)
 

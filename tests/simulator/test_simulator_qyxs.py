@@ -9,8 +9,7 @@ import requests
 from defusedxml import ElementTree
 
 from providers.simulator import SimConfig
-from providers.simulator.config import QyxsUser
-from providers.simulator.qyxs import REPLY_PERCENT, replies_of
+from providers.simulator.qyxs import REPLY_PERCENT, QyxsUser, replies_of
 from tests.simulator.conftest import REPORT_DELAY_S, SimClient, serving
 
 LOGIN = {"userid": "12", "account": "smsuser", "password": "sms-pass"}
@@ -44,7 +43,7 @@ class Qyxs(SimClient):
 @pytest.fixture(scope="module")
 def qyxs_server() -> Iterator[Qyxs]:
     users = {"12": QyxsUser("smsuser", "sms-pass"), "13": QyxsUser("reseller", "reseller-pass", balance=5)}
-    with serving(SimConfig(emay_apps={}, qyxs_users=users, report_delay_s=REPORT_DELAY_S)) as url:
+    with serving(SimConfig(credentials={"qyxs": users}, report_delay_s=REPORT_DELAY_S)) as url:
         yield Qyxs(url)
 
 

@@ -1,0 +1,256 @@
+"""The `msgrelay` commands (DESIGN §4); provider-specific ones are registered from `mms` and `sms`."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from models.statuses import PauseReason, Queue
+from msgrelay.cli import mms, sms
+from msgrelay.cli.console import console, err, fail
+from msgrelay.cli.frames import FRAME_HELP
+from providers.errors import ConfigError, InvalidInput
+
+app = typer.Typer(help="msgrelay: bulk voice, voice-SMS, international SMS, MMS and SMS.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+ALL_QUEUES = ",".join(Queue)
+
+
+@app.command()
+def demo(exit_after: bool = typer.Option(False, "--exit", help="Exit after the summary instead of waiting for Ctrl-C."),
+         recipients: int = typer.Option(10_000, help="Recipients of the notify job."),
+         workdir: Path = typer.Option(Path(".msgrelay-demo"), help="Where the demo keeps its database and logs.")) -> None:
+    """Run everything on the embedded defaults (Redis, SQLite, simulator) and send sample jobs of every kind."""
+    from msgrelay.cli.demo import run_demo
+    sys.exit(run_demo(workdir=workdir, notify_recipients=recipients, exit_after=exit_after, console=console))
+
+
+@app.command()
+def up(api_port: int = typer.Option(8000), flower_port: int = typer.Option(5555),
+       workdir: Path = typer.Option(Path(".msgrelay"))) -> None:
+    """Run workers, beat, API and Flower against the real accounts.toml (embedded Redis when no broker is set)."""
+    from msgrelay.cli.stack import run_up
+    sys.exit(run_up(workdir=workdir, api_port=api_port, flower_port=flower_port, console=console))
+
+
+@app.command()
+def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: otp, bulk, poll."),
+           concurrency: int = typer.Option(4, help="Processes."),
+           loglevel: str = typer.Option("INFO"), beat: bool = typer.Option(False, help="Embed beat (tests, tiny setups).")) -> None:
+    """One Celery worker (every queue by default, so a single worker always makes progress)."""
+    bad = [q for q in queues.split(",") if q not in ALL_QUEUES.split(",")]
+    if bad:
+        fail(f"--queues: unknown queue {bad[0]!r}; known: {ALL_QUEUES}")
+    from tasks import app as celery_app
+    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-l", loglevel, "-E", "--prefetch-multiplier", "1",
+            "-n", f"{queues.replace(',', '-')}@%h"]
+    if beat:
+        argv += ["-B", "-s", str(Path(".celerybeat-schedule").absolute())]
+    celery_app.worker_main(argv)
+
+
+@app.command("beat")
+def beat_cmd(schedule_file: Path = typer.Option(Path("celerybeat-schedule")), loglevel: str = typer.Option("INFO")) -> None:
+    """The one beat (run exactly one): report polls, balance polls, sweeper."""
+    from tasks import app as celery_app
+    celery_app.start(["beat", "-s", str(schedule_file), "-l", loglevel])
+
+
+@app.command("api")
+def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+    """The HTTP API (producer routes, push receivers, /docs)."""
+    import uvicorn
+
+    from msgrelay.settings import get_settings
+    if host not in ("127.0.0.1", "localhost", "::1") and get_settings().api_token is None:
+        fail("--host: binding beyond loopback needs MSGRELAY_API_TOKEN set (the API would be open)")
+    uvicorn.run("api.app:app", host=host, port=port, access_log=False, log_level="info")
+
+
+@app.command()
+def flower(port: int = typer.Option(5555), address: str = typer.Option("127.0.0.1")) -> None:
+    """Flower on the broker (basic auth from FLOWER_BASIC_AUTH when set)."""
+    from tasks import app as celery_app
+    celery_app.start(["flower", f"--port={port}", f"--address={address}"])
+
+
+@app.command()
+def simulate(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(18080),
+             report_delay: float = typer.Option(0.5, help="Seconds before a report is ready.")) -> None:
+    """The provider simulator, for the accounts of the accounts file."""
+    from msgrelay.accounts import get_accounts
+    from providers.simulator import config_from_accounts, serve
+    serve(config_from_accounts(_accounts(get_accounts), report_delay_s=report_delay), host=host, port=port)
+
+
+def _accounts(loader):
+    try:
+        return loader()
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _is_file(to: str) -> bool:
+    try:
+        return Path(to).is_file()
+    except OSError:  # e.g. a long list of numbers is no file name
+        return False
+
+
+def _read_recipients(to: str) -> list:
+    """Recipients from a file (one mobile, or mobile,content, per line) or a comma-separated list."""
+    path = Path(to)
+    if _is_file(to):
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        out = []
+        for ln in lines:
+            mobile, _, content = ln.partition(",")
+            out.append({"mobile": mobile.strip(), "content": content.strip()} if content else mobile.strip())
+        return out
+    return [m.strip() for m in to.split(",") if m.strip()]
+
+
+@app.command()
+def send(account: str, kind: str,
+         to: str = typer.Option(..., "--to", help="A file (one mobile per line, or mobile,content) or comma-separated mobiles."),
+         content: Optional[str] = typer.Option(None), option: list[str] = typer.Option([], help="key=value, the provider's own names."),
+         frame: list[str] = typer.Option([], help=FRAME_HELP),
+         idempotency_key: Optional[str] = typer.Option(None), wait: bool = typer.Option(False)) -> None:
+    """Submit a job."""
+    from msgrelay.accounts import get_accounts
+    from msgrelay.submit import submit_job
+    from tasks import enqueue_chunks
+    options = {}
+    for item in option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--option: {item!r} must be key=value")
+        options[key] = value
+    try:
+        if frame:
+            from msgrelay.cli.frames import frames_from_cli
+            content = frames_from_cli(frame)
+        done = submit_job(accounts=_accounts(get_accounts), account=account, kind=kind, recipients=_read_recipients(to),
+                          content=content, options=options, idempotency_key=idempotency_key, enqueue=enqueue_chunks)
+    except InvalidInput as exc:
+        fail(f"{exc.field}: {exc.rule}")
+    console.print(f"job [bold]{done.id}[/bold]: {done.recipients} recipients in {done.chunks} chunks"
+                  + ("" if done.created else " (existing job for this idempotency key)"))
+    if wait:
+        job(done.id, wait=True)
+
+
+@app.command()
+def job(job_id: int, wait: bool = typer.Option(False, help="Show a progress bar until the job ends.")) -> None:
+    """One job's status and counts."""
+    from msgrelay.cli.progress import show_job, wait_job
+    try:
+        wait_job(job_id, console) if wait else show_job(job_id, console)
+    except InvalidInput as exc:
+        fail(f"{exc.field}: {exc.rule}")
+
+
+@app.command()
+def jobs(limit: int = typer.Option(20)) -> None:
+    """The newest jobs."""
+    from msgrelay.cli.progress import jobs_table
+    console.print(jobs_table(limit))
+
+
+@app.command()
+def balance(refresh: bool = typer.Option(True, help="Ask the providers now (else show the last snapshots).")) -> None:
+    """Balances of every account."""
+    from msgrelay.accounts import get_accounts
+    from msgrelay.balances import latest_balances, poll_balance
+    from msgrelay.settings import get_settings
+    from providers.errors import ProviderError
+    if refresh:
+        for acct in _accounts(get_accounts).values():
+            try:
+                poll_balance(acct, get_settings())
+            except ProviderError as exc:
+                err.print(f"[yellow]{acct.name}[/yellow]: {exc}")
+    table = Table("account", "provider", "product", "balance", "taken at")
+    for row in latest_balances():
+        table.add_row(row["account"], row["provider"], row["product"] or "", row["balance"], row["taken_at"])
+    console.print(table)
+
+
+@app.command()
+def inbound(account: Optional[str] = typer.Option(None), limit: int = typer.Option(50)) -> None:
+    """Inbound messages (replies) of every provider, newest first."""
+    from msgrelay.inbound import list_inbound
+    table = Table("id", "account", "mobile", "content", "received at", "task")
+    for m in list_inbound(account=account, limit=limit):
+        table.add_row(str(m["id"]), m["account"], m["mobile"], m["content"], m["received_at"] or "", m["task_id"] or "")
+    console.print(table)
+
+
+def _lifecycle(action: str, job_id: int) -> None:
+    from models import session_scope
+    from msgrelay import jobs as joblife
+    try:
+        with session_scope() as session:
+            if action == "pause":
+                j = joblife.get_job(session, job_id)
+                if not joblife.pause_job(session, job_id, PauseReason.OPERATOR):
+                    raise InvalidInput("status", f"only a queued or running job can be paused; job {job_id} is {j.status}")
+                chunks = []
+            elif action == "resume":
+                chunks = joblife.resume_job(session, job_id)
+            else:
+                joblife.cancel_job(session, job_id)
+                chunks = []
+    except InvalidInput as exc:
+        fail(f"{exc.field}: {exc.rule}")
+    if chunks:
+        from tasks import enqueue_chunks
+        enqueue_chunks(chunks)
+    job(job_id, wait=False)
+
+
+@app.command()
+def pause(job_id: int) -> None:
+    """Pause a job (resume sends the rest)."""
+    _lifecycle("pause", job_id)
+
+
+@app.command()
+def resume(job_id: int) -> None:
+    """Resume a paused job."""
+    _lifecycle("resume", job_id)
+
+
+@app.command()
+def cancel(job_id: int) -> None:
+    """Cancel a job; its unsent messages become rejected."""
+    _lifecycle("cancel", job_id)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Create or migrate the schema (Alembic)."""
+    from models.migrate import upgrade
+    from msgrelay.settings import get_settings
+    upgrade(revision=revision)
+    url = get_settings().database_url
+    console.print(f"database at {revision}: {url.split('@')[-1] if '@' in url else url}")
+
+
+mms.register(app)
+sms.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}")
+        sys.exit(2)
+
