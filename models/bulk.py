@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Table, update
 from sqlmodel import Session
 
+from models.statuses import MessageStatus
 from models.tables import Message
 
 MESSAGE_COLUMNS = ("job_id", "seq", "mobile", "content", "custom_id", "status", "updated_at")
@@ -112,3 +113,37 @@ def set_messages_status(
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).rowcount
+
+
+def record_send_results(session: Session, results: Sequence[tuple[int, str, str | None]], *, sent_at: Any) -> None:
+    """Write what a send answered, per message `(id, status, provider_msg_id)`. The status replaces only
+    `queued` or `unknown`: a report applied while the answer was on its way is the truth and stays."""
+    if not results:
+        return
+    table: Table = Message.__table__
+    quote = session.connection().dialect.identifier_preparer.quote
+    sql = (f"UPDATE {quote(table.name)} SET status = CASE WHEN status IN (?, ?) THEN ? ELSE status END, "
+           "provider_msg_id = ?, submitted_at = ?, updated_at = ? WHERE id = ?")
+    names = ["status", "status", "status", "provider_msg_id", "submitted_at", "updated_at", "id"]
+    open_ = (MessageStatus.QUEUED.value, MessageStatus.UNKNOWN.value)
+    rows = ((*open_, status, pid, sent_at, sent_at, mid) for mid, status, pid in results)
+    _executemany(session, sql, _bound(session, table, names, rows))
+
+
+def storable(value: Any) -> Any:
+    """`value` with every string made storable in both databases: no NUL characters (PostgreSQL text refuses
+    them) and no lone surrogates (UTF-8 cannot encode them; a provider's JSON may carry "\\ud800")."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value.replace("\x00", "")
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
+
+
+def clip(value: str | None, width: int) -> str | None:
+    """A storable string cut to a column's width (an over-long provider id must not fail a whole page)."""
+    return None if value is None else storable(value)[:width]

@@ -60,3 +60,11 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def ping(url: str | None = None) -> None:
+    """Raise when the database cannot be reached (a poll must not fetch what it could not store)."""
+    from sqlalchemy import text
+
+    with get_engine(url).connect() as conn:
+        conn.execute(text("SELECT 1"))

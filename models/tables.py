@@ -18,7 +18,7 @@ class Job(SQLModel, table=True):
     """One send request of a producer: an account, a kind, content and its recipients."""
 
     id: int | None = Field(default=None, primary_key=True)
-    uid: str = Field(max_length=12, unique=True)  # random prefix of every custom id of this job
+    uid: str = Field(max_length=24, unique=True)  # random prefix of every custom id of this job
     account: str = Field(max_length=64, index=True)
     provider: str = Field(max_length=32)
     kind: str = Field(max_length=32)
@@ -51,6 +51,8 @@ class Chunk(SQLModel, table=True):
     status: str = Field(max_length=16)
     attempts: int = 0
     request_id: str | None = Field(default=None, max_length=64)  # reused on every retry (ihuyi dedups it)
+    request_id_at: datetime | None = None  # when request_id was first used: the provider forgets it after a while
+    ambiguous_at: datetime | None = None  # the provider may have accepted a try of this chunk (never resend blindly)
     provider_task_id: str | None = Field(default=None, max_length=64)
     error_code: str | None = Field(default=None, max_length=64)
     error_desc: str | None = Field(default=None, max_length=255)

@@ -22,7 +22,8 @@ def check_content(account: Any, content: Any) -> ContentVerdict:
         raise InvalidInput("account", f"account {account.name!r} is {account.provider}: it has no content check")
     limits = [kind.content_max_chars for kind in provider.kinds.values() if kind.content_max_chars]
     text = require_text("content", content, max(limits) if limits else None)
-    response = http_send(account.base_url, provider.build_content_check(account, text), read_timeout_s=CHECK_TIMEOUT_S)
+    response = http_send(account.base_url, provider.build_content_check(account, text), sending=False,
+                         read_timeout_s=CHECK_TIMEOUT_S)
     return provider.parse_content_check(response)
 
 

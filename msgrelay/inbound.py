@@ -8,8 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models import InboundMessage, session_scope, utcnow
+from models.bulk import clip, storable
+from models.db import ping
 from msgrelay.accounts import Account
 from msgrelay.limits import account_lock
+from msgrelay.spool import Spool
 from msgrelay.settings import Settings
 from providers.base import Inbound
 from providers.http import http_send
@@ -20,41 +23,38 @@ def dedup_key(item: Inbound) -> str:
     """The same message delivered twice (a retried push, an overlapping poll) has the same key."""
     when = item.received_at.isoformat() if item.received_at else ""
     text = "\x1f".join((item.mobile, item.content, when, item.task_id or "", item.dest_code or ""))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(storable(text).encode()).hexdigest()
+
+
+def _row(account: Account, key: str, item: Inbound) -> InboundMessage:
+    """The table row of one inbound message, every value storable and within its column."""
+    return InboundMessage(account=account.name, provider=account.provider, mobile=clip(item.mobile, 32),
+                          content=storable(item.content), dest_code=clip(item.dest_code, 32),
+                          task_id=clip(item.task_id, 64), received_at=item.received_at, stored_at=utcnow(),
+                          dedup_key=key, raw=storable(dict(item.raw)))
 
 
 def store_inbound(account: Account, items: Sequence[Inbound]) -> int:
     """Store the messages not stored before; returns how many were new."""
-    new = 0
-    with session_scope() as session:
-        keys = {dedup_key(i): i for i in items}
-        seen = set(session.scalars(select(InboundMessage.dedup_key).where(
-            InboundMessage.account == account.name, InboundMessage.dedup_key.in_(list(keys) or [""]))))
-        for key, item in keys.items():
-            if key in seen:
-                continue
-            session.add(InboundMessage(
-                account=account.name, provider=account.provider, mobile=item.mobile, content=item.content,
-                dest_code=item.dest_code, task_id=item.task_id, received_at=item.received_at, stored_at=utcnow(),
-                dedup_key=key, raw=dict(item.raw)))
-            new += 1
-        try:
-            session.flush()
-        except IntegrityError:  # a concurrent delivery of the same message won; store the rest one by one
-            session.rollback()
-            return _store_one_by_one(account, list(keys.items()))
-    return new
+    keys = {dedup_key(i): i for i in items}
+    try:
+        with session_scope() as session:
+            seen = set(session.scalars(select(InboundMessage.dedup_key).where(
+                InboundMessage.account == account.name, InboundMessage.dedup_key.in_(list(keys) or [""]))))
+            fresh = [_row(account, key, item) for key, item in keys.items() if key not in seen]
+            session.add_all(fresh)
+        return len(fresh)
+    except IntegrityError:  # a concurrent delivery of the same message won; store the rest one by one
+        return _store_one_by_one(account, list(keys.items()))
 
 
 def _store_one_by_one(account: Account, items: list[tuple[str, Inbound]]) -> int:
+    """Store each message in its own transaction, skipping those already stored; returns how many were new."""
     new = 0
     for key, item in items:
         try:
             with session_scope() as session:
-                session.add(InboundMessage(
-                    account=account.name, provider=account.provider, mobile=item.mobile, content=item.content,
-                    dest_code=item.dest_code, task_id=item.task_id, received_at=item.received_at,
-                    stored_at=utcnow(), dedup_key=key, raw=dict(item.raw)))
+                session.add(_row(account, key, item))
             new += 1
         except IntegrityError:
             pass
@@ -62,17 +62,28 @@ def _store_one_by_one(account: Account, items: list[tuple[str, Inbound]]) -> int
 
 
 def poll_inbound(account: Account, settings: Settings) -> int:
-    """Fetch the account's inbound messages (providers with a query), under a per-account lock."""
+    """Fetch the account's inbound messages (providers with a query), under a per-account lock; the answer is
+    kept in the spool before it is parsed, and dropped only once stored (the provider hands each out once)."""
     provider = get_provider(account.provider)
     if provider is None or not provider.has_inbound_query:
         return 0
     lock = account_lock(account.name, "poll-inbound")
     if not lock.acquire():
         return 0
+    new = 0
+
+    def store(items: Sequence[Inbound]) -> None:
+        nonlocal new
+        new += store_inbound(account, items)
+
     try:
-        response = http_send(account.base_url, provider.build_inbound_query(account, utcnow()),
-                             read_timeout_s=settings.http_read_timeout_s)
-        return store_inbound(account, provider.parse_inbound(response))
+        ping()  # the database is down: fetch nothing
+        spool = Spool(account.name, "inbound")
+        spool.drain(provider.parse_inbound, store)
+        spool.keep(http_send(account.base_url, provider.build_inbound_query(account, utcnow()), sending=False,
+                             read_timeout_s=settings.http_read_timeout_s))
+        spool.drain(provider.parse_inbound, store)
+        return new
     finally:
         try:
             lock.release()

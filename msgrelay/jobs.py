@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, utcnow
@@ -115,17 +115,21 @@ def pending_chunks(session: Session, job: Job) -> list[tuple[int, str]]:
 
 
 def cancel_job(session: Session, job_id: int) -> int:
-    """Cancel a job: nothing more is sent; its unsent messages become `rejected` (cancelled). Returns how many."""
+    """Cancel a job: nothing more is sent. The messages of its pending chunks become `rejected` (cancelled);
+    a chunk in flight is left to settle as sent (its provider may already have it). Returns how many."""
     job = get_job(session, job_id)
     if job.status in (JobStatus.DONE, JobStatus.CANCELLED):
         raise InvalidInput("status", f"job {job_id} is already {job.status}")
     now = utcnow()
     job.status, job.reason, job.updated_at, job.finished_at = JobStatus.CANCELLED, PauseReason.OPERATOR, now, now
     session.add(job)
+    # the compare-and-set on `pending` is what a worker's claim does too: a chunk is either claimed or cancelled
     session.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.status == ChunkStatus.PENDING)
                     .values(status=ChunkStatus.CANCELLED, updated_at=now))
+    in_cancelled_chunk = exists().where(Chunk.job_id == Message.job_id, Chunk.status == ChunkStatus.CANCELLED,
+                                        Message.seq >= Chunk.lo, Message.seq < Chunk.hi)
     return session.execute(
-        update(Message).where(Message.job_id == job_id, Message.status == MessageStatus.QUEUED)
+        update(Message).where(Message.job_id == job_id, Message.status == MessageStatus.QUEUED, in_cancelled_chunk)
         .values(status=MessageStatus.REJECTED, provider_desc="cancelled by operator", updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount

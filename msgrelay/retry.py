@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from msgrelay.settings import Settings
@@ -19,6 +20,8 @@ from providers.errors import (
 VISIBILITY_SHARE = 4
 #: a rate-limit wait is at least this long (the bucket refills continuously; a shorter wait just spins)
 MIN_WAIT_S = 0.05
+#: a request id is not reused this close to the end of the provider's de-duplication window (clock skew, queues)
+REQUEST_ID_MARGIN_S = 600.0
 
 
 class Action(StrEnum):
@@ -58,8 +61,20 @@ def rate_limit_wait_s(wait_s: float, settings: Settings) -> float:
 
 
 def decide(exc: ProviderError, *, attempts: int, batch_size: int, idempotent_request_id: bool,
-           settings: Settings) -> Decision:
-    """What to do after `exc` on a chunk tried `attempts` times (this try included) holding `batch_size`."""
+           settings: Settings, ambiguous_before: bool = False) -> Decision:
+    """What to do after `exc` on a chunk tried `attempts` times (this try included) holding `batch_size`;
+    `ambiguous_before`: an earlier try may have been accepted, so running out of tries leaves it unknown."""
+    decision = _decide(exc, attempts=attempts, batch_size=batch_size, idempotent_request_id=idempotent_request_id,
+                       settings=settings)
+    if decision.action in (Action.FAIL, Action.REJECT, Action.SPLIT) and (
+            ambiguous_before or isinstance(exc, AmbiguousError)):
+        return Decision(Action.UNKNOWN)  # the provider may have it: neither failed nor resent in halves
+    return decision
+
+
+def _decide(exc: ProviderError, *, attempts: int, batch_size: int, idempotent_request_id: bool,
+            settings: Settings) -> Decision:
+    """The decision for `exc` alone, ignoring earlier tries."""
     if isinstance(exc, AmbiguousError) and idempotent_request_id:
         # the provider drops a repeated request id, so resending the very same request cannot double-send
         exc = TransientError(exc.code, exc.message)
@@ -74,6 +89,14 @@ def decide(exc: ProviderError, *, attempts: int, batch_size: int, idempotent_req
     if isinstance(exc, TransientError) and attempts <= settings.retry_max:
         return Decision(Action.RETRY, backoff_s(attempts - 1, settings))
     return Decision(Action.FAIL)
+
+
+def request_id_reusable(first_used: datetime | None, now: datetime, window_s: float | None) -> bool:
+    """Whether a request id first used at `first_used` is still inside the provider's de-duplication window,
+    with a margin (no window: the provider keeps no ids, so reusing one is moot and allowed)."""
+    if first_used is None or window_s is None:
+        return True
+    return now - first_used < timedelta(seconds=window_s - REQUEST_ID_MARGIN_S)
 
 
 def split(lo: int, hi: int) -> list[tuple[int, int]]:

@@ -6,28 +6,31 @@ row; every outcome is written to the database before the Celery task retries. Wh
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
-from decimal import Decimal
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, session_scope, utcnow
-from models.bulk import set_messages_status, update_messages_by_id
+from models.bulk import record_send_results, set_messages_status
 from msgrelay.accounts import Account
 from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, PauseReason
 from msgrelay.limits import take_token
-from msgrelay.retry import Action, decide, rate_limit_wait_s, split
+from msgrelay.retry import Action, decide, rate_limit_wait_s, request_id_reusable, split
 from msgrelay.settings import Settings
 from providers.base import Provider, Recipient, SendSpec
-from providers.errors import AccountError, ProviderError
+from providers.errors import AccountError, AmbiguousError, ProviderError, TransientError
 from providers.http import http_send
 from providers.registry import get_provider
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,19 +82,28 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
 
     now = utcnow()
     with session_scope() as session:
-        attempts = session.scalar(
+        claimed = session.execute(
             update(Chunk)
             .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING)
             .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=now)
-            .returning(Chunk.attempts)
-        )
-        if attempts is None:
+            .returning(Chunk.attempts, Chunk.request_id, Chunk.request_id_at, Chunk.ambiguous_at)
+        ).first()
+        if claimed is None:
             return Outcome("skipped", detail="claimed by another worker")
-        request_id = chunk.request_id
-        if provider.idempotent_request_id and request_id is None:
-            # One id for the chunk's whole life, committed before the first try: every retry reuses it.
-            request_id = uuid.uuid4().hex
-            session.execute(update(Chunk).where(Chunk.id == chunk_id).values(request_id=request_id))
+        attempts, request_id, request_id_at, ambiguous_at = claimed
+        if provider.idempotent_request_id:
+            if not request_id_reusable(request_id_at, now, provider.request_id_window_s):
+                if ambiguous_at is not None:
+                    # the provider may have the first request and has forgotten its id: resending could double-send
+                    _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
+                                     "an earlier try may have been accepted and its request id has expired")
+                    return Outcome("done", detail="request id expired after an ambiguous try: unknown")
+                request_id = None  # every earlier try was refused: a new id is safe
+            if request_id is None:
+                # One id for the chunk's life in the window, committed before the first try: retries reuse it.
+                request_id, request_id_at = uuid.uuid4().hex, now
+                session.execute(update(Chunk).where(Chunk.id == chunk_id)
+                                .values(request_id=request_id, request_id_at=request_id_at))
         batch = [
             Recipient(mobile=m, custom_id=c, content=t)
             for m, c, t in session.execute(
@@ -107,12 +119,24 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         return Outcome("done", detail="nothing left to send")
 
     spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
+    tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None)
     try:
         request = provider.build_send(account, spec, batch, now, request_id=request_id)
-        response = http_send(account.base_url, request, read_timeout_s=settings.http_read_timeout_s)
+    except ProviderError as exc:
+        return _on_error(exc, chunk, job, batch, provider, tries, settings)
+    except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
+        log.exception("chunk %s: building the request failed", chunk_id)
+        return _on_error(TransientError("BUILD_ERROR", type(exc).__name__), chunk, job, batch, provider, tries,
+                         settings)
+    try:
+        response = http_send(account.base_url, request, sending=True, read_timeout_s=settings.http_read_timeout_s)
         accepted = provider.parse_send(spec, batch, response)
     except ProviderError as exc:
-        return _on_error(exc, chunk, job, batch, provider, attempts, settings)
+        return _on_error(exc, chunk, job, batch, provider, tries, settings)
+    except Exception as exc:  # a bug reading the answer: the provider may have accepted the request
+        log.exception("chunk %s: reading the answer failed", chunk_id)
+        return _on_error(AmbiguousError("ANSWER_ERROR", type(exc).__name__), chunk, job, batch, provider, tries,
+                         settings)
 
     with session_scope() as session:
         by_custom = {a.custom_id: a for a in accepted if a.custom_id}
@@ -121,18 +145,24 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
             select(Message.custom_id, Message.id).where(Message.custom_id.in_([r.custom_id for r in batch]))
         ).all())
         sent_at = utcnow()
-        changes = []
+        results = []
         for r in batch:
             got = by_custom.get(r.custom_id) or by_mobile.get(r.mobile)
-            changes.append({
-                "id": ids[r.custom_id], "status": MessageStatus.SUBMITTED if got else MessageStatus.UNKNOWN,
-                "provider_msg_id": got.provider_msg_id if got else None, "submitted_at": sent_at,
-                "updated_at": sent_at,
-            })
-        update_messages_by_id(session, changes)
+            results.append((ids[r.custom_id], MessageStatus.SUBMITTED if got else MessageStatus.UNKNOWN,
+                            got.provider_msg_id if got else None))
+        # a report may have been applied since the request went out: the send result never overwrites it
+        record_send_results(session, results, sent_at=sent_at)
         task_id = next((a.task_id for a in accepted if a.task_id), None)
         _set_chunk(session, chunk_id, ChunkStatus.SENT, **({"provider_task_id": task_id} if task_id else {}))
     return Outcome("done", detail=f"{len(accepted)} of {len(batch)} accepted")
+
+
+@dataclass(frozen=True)
+class Tries:
+    """What the chunk's row says of its tries: how many (this one included), and whether one was ambiguous."""
+
+    attempts: int
+    ambiguous_before: bool
 
 
 def _set_chunk(session: Session, chunk_id: int, status: str, **values) -> None:
@@ -150,12 +180,21 @@ def _close_messages(session: Session, chunk: Chunk, status: str, exc: ProviderEr
                         from_statuses=[MessageStatus.QUEUED], **values)
 
 
+def _give_up_unknown(session: Session, chunk: Chunk, job: Job, code: str, why: str) -> None:
+    """The chunk and its unsent messages become `unknown`: the provider may have them, only reports settle it."""
+    _set_chunk(session, chunk.id, ChunkStatus.UNKNOWN, error_code=code, error_desc=why)
+    _close_messages(session, chunk, MessageStatus.UNKNOWN, AmbiguousError(code, why), sent=True)
+
+
 def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient], provider: Provider,
-              attempts: int, settings: Settings) -> Outcome:
+              tries: Tries, settings: Settings) -> Outcome:
     """Carry out the retry policy's decision for `exc` in the database; tell the task whether to retry."""
-    decision = decide(exc, attempts=attempts, batch_size=len(batch),
-                      idempotent_request_id=provider.idempotent_request_id, settings=settings)
+    decision = decide(exc, attempts=tries.attempts, batch_size=len(batch),
+                      idempotent_request_id=provider.idempotent_request_id, settings=settings,
+                      ambiguous_before=tries.ambiguous_before)
     err = {"error_code": exc.code[:64], "error_desc": exc.message[:255] or None}
+    if isinstance(exc, AmbiguousError) and not tries.ambiguous_before:
+        err["ambiguous_at"] = utcnow()  # remembered: from now on this chunk is never failed nor resent anew
     with session_scope() as session:
         if decision.action is Action.PAUSE:
             reason = exc.reason if isinstance(exc, AccountError) else PauseReason.CREDENTIALS
@@ -181,7 +220,7 @@ def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient]
         _close_messages(session, chunk, MessageStatus.REJECTED if rejected else MessageStatus.FAILED, exc)
         finalize_jobs(session, [job.id])
         return Outcome("done", detail=f"rejected: {exc.code}" if rejected else
-                       f"gave up after {attempts} attempts: {exc.code}")
+                       f"gave up after {tries.attempts} attempts: {exc.code}")
 
 
 def _split(session: Session, chunk: Chunk) -> list[int]:

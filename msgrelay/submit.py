@@ -1,6 +1,7 @@
 """Submit: validate everything, write job + chunks + messages in one transaction, enqueue after commit."""
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from providers.registry import get_provider
 #: (chunk id, queue) pairs to publish once the rows are committed
 Enqueue = Callable[[Sequence[tuple[int, str]]], None]
 MAX_RECIPIENTS_PER_JOB = 5_000_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,13 @@ def resolve(accounts: Mapping[str, Account], account: str, kind: str) -> tuple[A
 
 
 def normalise_recipients(raw: Sequence[Any]) -> tuple[list[Recipient], int]:
-    """Strings or {mobile, content?, custom_id?} dicts → Recipients (custom ids filled in later); drops exact repeats."""
+    """Strings or {mobile, content?, custom_id?} dicts → Recipients (custom ids filled in later), without exact
+    repeats, and how many repeats were dropped."""
     if not isinstance(raw, (list, tuple)) or not raw:
         raise InvalidInput("recipients", "must be a non-empty list of mobiles or {mobile, content?, custom_id?} objects")
     if len(raw) > MAX_RECIPIENTS_PER_JOB:
         raise InvalidInput("recipients", f"at most {MAX_RECIPIENTS_PER_JOB} per job, got {len(raw)}")
     out: list[Recipient] = []
-    seen: set[tuple[str, str | None]] = set()
     given_ids: set[str] = set()
     for i, item in enumerate(raw):
         if isinstance(item, str):
@@ -75,21 +77,63 @@ def normalise_recipients(raw: Sequence[Any]) -> tuple[list[Recipient], int]:
                 raise InvalidInput(f"recipients[{i}].mobile", "is required")
         else:
             raise InvalidInput(f"recipients[{i}]", "must be a mobile string or an object with 'mobile'")
+        require_storable_text(f"recipients[{i}].mobile", mobile)
+        require_storable_text(f"recipients[{i}].content", content)
+        require_storable_text(f"recipients[{i}].custom_id", custom_id)
         if custom_id:
             if custom_id in given_ids:
                 raise InvalidInput(f"recipients[{i}].custom_id", f"{custom_id!r} is used twice in this job")
             given_ids.add(custom_id)
-        elif (mobile, content) in seen:
-            continue  # the same recipient listed twice is sent once
-        seen.add((mobile, content))
         out.append(Recipient(mobile=mobile, custom_id=custom_id, content=content))
-    return out, len(raw) - len(out)
+    return drop_repeats(out)
+
+
+def drop_repeats(people: Sequence[Recipient]) -> tuple[list[Recipient], int]:
+    """The recipients without exact repeats (same mobile and content, no custom id of their own), and how many
+    were dropped: the same person listed twice is sent once. Run again once numbers are in the provider's form
+    (`+61 422 118 000` and `0061422118000` are one phone)."""
+    seen: set[tuple[str, str | None]] = set()
+    out: list[Recipient] = []
+    for r in people:
+        if not r.custom_id:
+            if (r.mobile, r.content) in seen:
+                continue
+            seen.add((r.mobile, r.content))
+        out.append(r)
+    return out, len(people) - len(out)
+
+
+def require_storable_text(field: str, value: Any) -> None:
+    """Refuse text no database can store (a lone surrogate, which UTF-8 cannot encode, or a NUL character),
+    in `value` or anywhere inside it (options, MMS frames)."""
+    if isinstance(value, str):
+        if value.isascii() and "\x00" not in value:
+            return
+        if "\x00" in value:
+            raise InvalidInput(field, "must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(field, "is not valid Unicode text (it holds a lone surrogate)") from None
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            require_storable_text(field, key)
+            require_storable_text(f"{field}.{key}", inner)
+    elif isinstance(value, (list, tuple)):
+        for i, inner in enumerate(value):
+            require_storable_text(f"{field}[{i}]", inner)
 
 
 def _aware(when: datetime | None) -> datetime | None:
-    if when is not None and when.tzinfo is None:
+    """`send_at` in UTC; InvalidInput when it has no zone or falls outside the calendar once in UTC."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
         raise InvalidInput("send_at", "must carry a time zone, e.g. 2026-11-23T18:00:00+08:00")
-    return when.astimezone(timezone.utc) if when else None
+    try:
+        return when.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise InvalidInput("send_at", "is out of range: give a time between the years 1 and 9999 in UTC") from None
 
 
 def submit_job(
@@ -109,9 +153,13 @@ def submit_job(
     acct, provider = resolve(accounts, account, kind)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
         raise InvalidInput("idempotency_key", "must be 1 to 128 characters")
+    require_storable_text("idempotency_key", idempotency_key)
+    require_storable_text("content", content)
+    require_storable_text("options", dict(options or {}))
     people, removed = normalise_recipients(recipients)
     spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
-    people = provider.normalise(spec, people)
+    people, removed_after = drop_repeats(provider.normalise(spec, people))
+    removed += removed_after
     provider.validate(spec, people)
     provider.precheck(acct, spec)
     precheck_template(acct, provider, spec)
@@ -127,7 +175,7 @@ def submit_job(
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
             job = Job(
-                uid=secrets.token_hex(5), account=account, provider=provider.name, kind=kind,
+                uid=secrets.token_hex(8), account=account, provider=provider.name, kind=kind,
                 status=JobStatus.RUNNING if due else JobStatus.QUEUED, content=content, options=dict(spec.options),
                 total=len(people), chunks=-(-len(people) // batch), idempotency_key=idempotency_key,
                 send_at=spec.send_at, created_at=now, updated_at=now,
@@ -153,7 +201,10 @@ def submit_job(
                     return Submitted(old.id, old.total, old.chunks, created=False)
         raise
     if due:
-        enqueue([(cid, queue) for cid in chunk_ids])
+        try:
+            enqueue([(cid, queue) for cid in chunk_ids])
+        except Exception:  # the broker is down: the job is committed, and the sweeper publishes pending chunks
+            log.warning("job %s: publishing its chunks failed; the sweeper will publish them", job.id, exc_info=True)
     return Submitted(job.id, job.total, job.chunks, created=True, duplicates_removed=removed)
 
 

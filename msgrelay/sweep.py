@@ -64,10 +64,10 @@ def sweep(settings: Settings) -> SweepResult:
         for chunk, provider_name, kind, total in rows:
             provider = get_provider(provider_name)
             if provider is not None and provider.idempotent_request_id and chunk.request_id:
-                # the provider drops a repeated request id: resending the same request is safe and
-                # recovers the provider's task id
+                # the provider drops a repeated request id: resending the same request is safe and recovers
+                # the provider's task id (send_chunk checks the id is still inside the provider's window)
                 chunk.status, chunk.updated_at, chunk.next_attempt_at = ChunkStatus.PENDING, now, now
-                chunk.error_code = "WORKER_LOST"
+                chunk.error_code, chunk.ambiguous_at = "WORKER_LOST", chunk.ambiguous_at or now
                 result.enqueue.append((chunk.id, provider.queue_for(kind, total)))
                 result.requeued += 1
                 continue

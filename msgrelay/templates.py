@@ -56,7 +56,7 @@ def create_template(accounts: Mapping[str, Account], account: str, *, title: str
     settings = settings or get_settings()
     request = build_template_request(acct, utcnow(), title=title, content=content, sign_name=sign_name,
                                      purpose=purpose)
-    template_id = parse_template_response(http_send(acct.base_url, request,
+    template_id = parse_template_response(http_send(acct.base_url, request, sending=True,
                                                     read_timeout_s=settings.http_read_timeout_s))
     _upsert(acct, template_id, {"title": title, "content": summary(content)}, new_status=PENDING)
     return get_template(acct.name, template_id)

@@ -111,6 +111,10 @@ class Provider:
     has_balance_query: ClassVar[bool] = True
     #: the provider deduplicates a request id, so a chunk keeps one and an ambiguous send is retried with it
     idempotent_request_id: ClassVar[bool] = False
+    #: the provider ids a request, not a recipient: provider ids are `f"{task_id}:{mobile}"`
+    ids_name_requests: ClassVar[bool] = False
+    #: how long the provider remembers a request id (None: for ever, or it keeps none)
+    request_id_window_s: ClassVar[float | None] = None
     #: the provider schedules by itself (a send time in the request): the job is sent at once, not held by beat
     native_schedule: ClassVar[bool] = False
     #: the provider checks a text for forbidden words (`build_content_check`, `parse_content_check`)

@@ -1,21 +1,31 @@
-"""The one place msgrelay talks HTTP to a provider: a pooled session per thread, every ``requests`` exception
-turned into one of ``providers.errors``. Provider modules never call it; the flow (``msgrelay``) does."""
+"""The one place msgrelay talks HTTP to a provider, every ``requests`` exception turned into one of ours.
+Provider modules never call it; the flow (``msgrelay``) does.
+
+A send goes out on a fresh connection (a session of its own, closed after it), so a failure after
+the connection was made cannot be a stale pooled connection that never reached the provider: the provider
+may have read the request, and the outcome is ambiguous. Only a failure to connect means "not sent". Queries
+(reports, balances, inbound) change nothing at the provider, so every failure of theirs is transient, and
+they keep their connections alive.
+"""
 from __future__ import annotations
 
 import threading
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from providers.base import HttpResponse, Request
-from providers.errors import AmbiguousError, RateLimited, TransientError
+from providers.errors import AmbiguousError, ProviderError, RateLimited, TransientError
 
 _local = threading.local()
 CONNECT_TIMEOUT_S = 5.0
 DEFAULT_READ_TIMEOUT_S = 30.0
+#: failures that happen before a connection exists: nothing reached the provider
+_NOT_CONNECTED = (NewConnectionError, ConnectTimeoutError)
 
 
-def _session() -> requests.Session:
-    """One pooled session per thread (requests.Session is not thread-safe)."""
+def _query_session() -> requests.Session:
+    """One pooled keep-alive session per thread for queries (requests.Session is not thread-safe)."""
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
@@ -26,33 +36,62 @@ def _session() -> requests.Session:
     return session
 
 
-def translate(exc: requests.RequestException, request: Request, read_timeout_s: float) -> Exception:
+def _send_session() -> requests.Session:
+    """A session of its own for one send, closed after it (about 20 µs): its connection is never reused."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether the connection had been made when `exc` happened (refused or unreachable: it had not)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return not isinstance(reason, _NOT_CONNECTED)
+
+
+def translate(exc: requests.RequestException, request: Request, read_timeout_s: float, *,
+              sending: bool) -> ProviderError:
     """The error of ours that a ``requests`` exception stands for.
 
-    A connect timeout or a refused/reset connection means nothing reached the provider (transient); a read
-    timeout means the request went out and no answer came (ambiguous)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return TransientError("CONNECT_TIMEOUT", f"{request.path}: {type(exc).__name__}")
-    if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in str(exc):
-        return AmbiguousError("READ_TIMEOUT", f"{request.path}: no answer in {read_timeout_s}s")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return TransientError("CONNECT_ERROR", f"{request.path}: {type(exc).__name__}")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return AmbiguousError("READ_TIMEOUT", f"{request.path}: no answer in {read_timeout_s}s")
-    return TransientError("HTTP_ERROR", f"{request.path}: {type(exc).__name__}")
+    Not connected (refused, connect timeout, TLS handshake, bad URL): transient, nothing was sent. On a send,
+    anything after the connection was made (reset, closed without an answer, read timeout, truncated answer)
+    is ambiguous: the provider may have the request. On a query every failure is transient."""
+    where = f"{request.path}: {type(exc).__name__}"
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
+                        requests.exceptions.ProxyError)):
+        return TransientError("CONNECT_TIMEOUT" if isinstance(exc, requests.exceptions.Timeout) else "CONNECT_ERROR",
+                              where)
+    timed_out = isinstance(exc, requests.exceptions.Timeout) or "Read timed out" in str(exc)
+    after_connect = timed_out or isinstance(exc, (requests.exceptions.ChunkedEncodingError,
+                                                   requests.exceptions.ContentDecodingError)) or (
+        isinstance(exc, requests.exceptions.ConnectionError) and _connected(exc))
+    if timed_out:
+        code, where = "READ_TIMEOUT", f"{request.path}: no answer in {read_timeout_s}s"
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        code = "CONNECTION_LOST" if after_connect else "CONNECT_ERROR"
+    else:
+        code = "ANSWER_LOST" if after_connect else "HTTP_ERROR"
+    return (AmbiguousError if sending and after_connect else TransientError)(code, where)
 
 
-def http_send(base_url: str, request: Request, *, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S) -> HttpResponse:
+def http_send(base_url: str, request: Request, *, sending: bool,
+              read_timeout_s: float = DEFAULT_READ_TIMEOUT_S) -> HttpResponse:
     """Send `request` and return the answer; 429 is RateLimited, 5xx TransientError, and a failed exchange
-    the error :func:`translate` names."""
+    the error :func:`translate` names (`sending`: a send, whose failure after connecting is ambiguous)."""
     url = base_url.rstrip("/") + request.path
+    session = _send_session() if sending else _query_session()
     try:
-        resp = _session().request(
+        resp = session.request(
             request.method, url, data=request.form, json=request.json, headers=dict(request.headers),
             timeout=(CONNECT_TIMEOUT_S, read_timeout_s),
         )
     except requests.exceptions.RequestException as exc:
-        raise translate(exc, request, read_timeout_s) from None
+        raise translate(exc, request, read_timeout_s, sending=sending) from None
+    finally:
+        if sending:
+            session.close()
     if resp.status_code == 429:
         raise RateLimited("HTTP_429", request.path)
     if resp.status_code >= 500:

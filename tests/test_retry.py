@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from msgrelay.retry import Action, decide, rate_limit_wait_s, split, wait_cap_s
+from datetime import datetime, timedelta, timezone
+
+from msgrelay.retry import Action, decide, rate_limit_wait_s, request_id_reusable, split, wait_cap_s
 from msgrelay.settings import Settings
 from providers.errors import (
     AmbiguousError, PermanentError, RateLimited, RecipientRejected, TransientError, balance_error, credentials_error,
@@ -17,7 +19,7 @@ CASES = [
     (balance_error("ERROR_NEEDMORE_BALANCE", ""), 9, 500, False, Action.PAUSE),
     (AmbiguousError("READ_TIMEOUT", ""), 1, 500, False, Action.UNKNOWN),
     (AmbiguousError("READ_TIMEOUT", ""), 1, 500, True, Action.RETRY),  # same request id: safe to resend
-    (AmbiguousError("READ_TIMEOUT", ""), 4, 500, True, Action.FAIL),
+    (AmbiguousError("READ_TIMEOUT", ""), 4, 500, True, Action.UNKNOWN),  # out of tries, may be accepted
     (RecipientRejected("ERROR_MOBILE_ERROR", ""), 1, 500, False, Action.SPLIT),
     (RecipientRejected("ERROR_MOBILE_ERROR", ""), 1, 1, False, Action.REJECT),  # alone: it is the bad one
     (PermanentError("ERROR_PARAMS", ""), 1, 500, False, Action.REJECT),
@@ -25,6 +27,31 @@ CASES = [
     (RateLimited("ERROR_OVER_SPEED", ""), 3, 500, False, Action.RETRY),
     (TransientError("HTTP_503", ""), 4, 500, False, Action.FAIL),  # retry_max=3 retries after the first try
 ]
+
+
+#: after an earlier ambiguous try (the provider may have the chunk), nothing ends it but `unknown` or a retry
+AFTER_AMBIGUOUS = [
+    (TransientError("HTTP_503", ""), 2, 500, True, Action.RETRY),
+    (TransientError("HTTP_503", ""), 4, 500, True, Action.UNKNOWN),  # out of tries: not `failed`
+    (PermanentError("ERROR_PARAMS", ""), 2, 500, True, Action.UNKNOWN),  # not `rejected`
+    (RecipientRejected("ERROR_PHONE", ""), 2, 500, True, Action.UNKNOWN),  # no halves with new request ids
+    (balance_error("ERROR_BALANCE", ""), 2, 500, True, Action.PAUSE),
+]
+
+
+@pytest.mark.parametrize(("exc", "attempts", "size", "dedup", "action"), AFTER_AMBIGUOUS)
+def test_after_an_ambiguous_try_a_chunk_is_never_failed_nor_split(exc, attempts, size, dedup, action):
+    decision = decide(exc, attempts=attempts, batch_size=size, idempotent_request_id=dedup, settings=S,
+                      ambiguous_before=True)
+    assert decision.action is action
+
+
+@pytest.mark.parametrize(("first_used_s_ago", "window", "reusable"), [
+    (None, 7200, True), (60, 7200, True), (6599, 7200, True), (6601, 7200, False), (10**6, None, True)])
+def test_a_request_id_is_reused_only_well_inside_the_providers_window(first_used_s_ago, window, reusable):
+    now = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    first = None if first_used_s_ago is None else now - timedelta(seconds=first_used_s_ago)
+    assert request_id_reusable(first, now, window) is reusable
 
 
 @pytest.mark.parametrize(("exc", "attempts", "size", "dedup", "action"), CASES)

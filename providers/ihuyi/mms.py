@@ -162,6 +162,8 @@ class IhuyiMms(Provider):
     report_states: ClassVar[StateMap] = RECEIPT_STATES
     has_report_query: ClassVar[bool] = False
     idempotent_request_id: ClassVar[bool] = True
+    ids_name_requests: ClassVar[bool] = True  # task_id
+    request_id_window_s: ClassVar[float] = 2 * 3600.0  # DESIGN §5: ihuyi drops a repeated request_id for 2 hours
     native_schedule: ClassVar[bool] = True
     template_option: ClassVar[str] = "template_id"
     push_path: ClassVar[str] = "ihuyi"

@@ -155,6 +155,7 @@ class QyxsSms(Provider):
     report_states: ClassVar[StateMap] = REPORT_STATES
     has_inbound_query: ClassVar[bool] = True
     has_content_check: ClassVar[bool] = True
+    ids_name_requests: ClassVar[bool] = True  # taskID
     native_schedule: ClassVar[bool] = True  # sendTime carries the job's send_at
 
     check_job = staticmethod(check_job)

@@ -14,33 +14,26 @@ import requests.exceptions as rex
 from providers.base import Request
 from providers.errors import AmbiguousError, ProviderError, RateLimited, TransientError
 from providers.http import http_send, translate
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 REQUEST = Request(path="/send", form={"a": "1"})
 
-#: every RequestException subclass → (our family, our code); a new class in `requests` fails the completeness test
-TABLE: dict[type[Exception], tuple[type[ProviderError], str]] = {
-    rex.ConnectTimeout: (TransientError, "CONNECT_TIMEOUT"),  # no connection: nothing reached the provider
-    rex.ConnectionError: (TransientError, "CONNECT_ERROR"),  # refused or reset (issue 8: a reset after sending)
-    rex.ProxyError: (TransientError, "CONNECT_ERROR"),
-    rex.SSLError: (TransientError, "CONNECT_ERROR"),
-    rex.ReadTimeout: (AmbiguousError, "READ_TIMEOUT"),  # the request went out, no answer came
-    rex.Timeout: (AmbiguousError, "READ_TIMEOUT"),
-    rex.ChunkedEncodingError: (TransientError, "HTTP_ERROR"),  # a truncated answer (issue 8 makes sends ambiguous)
-    rex.ContentDecodingError: (TransientError, "HTTP_ERROR"),
-    rex.HTTPError: (TransientError, "HTTP_ERROR"),
-    rex.InvalidHeader: (TransientError, "HTTP_ERROR"),
-    rex.InvalidJSONError: (TransientError, "HTTP_ERROR"),
-    rex.JSONDecodeError: (TransientError, "HTTP_ERROR"),
-    rex.InvalidProxyURL: (TransientError, "HTTP_ERROR"),
-    rex.InvalidSchema: (TransientError, "HTTP_ERROR"),
-    rex.InvalidURL: (TransientError, "HTTP_ERROR"),
-    rex.MissingSchema: (TransientError, "HTTP_ERROR"),
-    rex.RequestException: (TransientError, "HTTP_ERROR"),
-    rex.RetryError: (TransientError, "HTTP_ERROR"),
-    rex.StreamConsumedError: (TransientError, "HTTP_ERROR"),
-    rex.TooManyRedirects: (TransientError, "HTTP_ERROR"),
-    rex.URLRequired: (TransientError, "HTTP_ERROR"),
-    rex.UnrewindableBodyError: (TransientError, "HTTP_ERROR"),
+#: every RequestException subclass raised after a connection was made → (on a send, on a query) as
+#: (family, code); a new class in `requests` fails the completeness test
+T, A = TransientError, AmbiguousError
+TABLE: dict[type[Exception], tuple[tuple[type[ProviderError], str], tuple[type[ProviderError], str]]] = {
+    rex.ConnectTimeout: ((T, "CONNECT_TIMEOUT"), (T, "CONNECT_TIMEOUT")),  # no connection: nothing was sent
+    rex.ProxyError: ((T, "CONNECT_ERROR"), (T, "CONNECT_ERROR")),
+    rex.SSLError: ((T, "CONNECT_ERROR"), (T, "CONNECT_ERROR")),  # the handshake comes before the request
+    rex.ConnectionError: ((A, "CONNECTION_LOST"), (T, "CONNECTION_LOST")),  # reset or closed after connecting
+    rex.ReadTimeout: ((A, "READ_TIMEOUT"), (T, "READ_TIMEOUT")),  # the request went out, no answer came
+    rex.Timeout: ((A, "READ_TIMEOUT"), (T, "READ_TIMEOUT")),
+    rex.ChunkedEncodingError: ((A, "ANSWER_LOST"), (T, "ANSWER_LOST")),  # a truncated answer
+    rex.ContentDecodingError: ((A, "ANSWER_LOST"), (T, "ANSWER_LOST")),
+    **{cls: ((T, "HTTP_ERROR"), (T, "HTTP_ERROR")) for cls in (  # refused by requests before anything is sent
+        rex.HTTPError, rex.InvalidHeader, rex.InvalidJSONError, rex.JSONDecodeError, rex.InvalidProxyURL,
+        rex.InvalidSchema, rex.InvalidURL, rex.MissingSchema, rex.RequestException, rex.RetryError,
+        rex.StreamConsumedError, rex.TooManyRedirects, rex.URLRequired, rex.UnrewindableBodyError)},
 }
 
 
@@ -56,21 +49,29 @@ def test_the_table_covers_every_requests_exception():
 
 @pytest.mark.parametrize(("cls", "expected"), TABLE.items(), ids=lambda v: getattr(v, "__name__", ""))
 def test_translate(cls, expected):
-    family, code = expected
-    error = translate(make(cls), REQUEST, 2.0)
-    assert type(error) is family and error.code == code
-    assert "/send" in error.message and "boom" not in error.message  # the path, never the exception's text
+    for sending, (family, code) in zip((True, False), expected):
+        error = translate(make(cls), REQUEST, 2.0, sending=sending)
+        assert (type(error), error.code) == (family, code), sending
+        assert "/send" in error.message and "boom" not in error.message  # the path, never the exception's text
 
 
-def test_a_read_timeout_wrapped_in_a_connection_error_is_still_ambiguous():
+def test_a_refused_connection_inside_a_connection_error_is_not_sent():
+    refused = rex.ConnectionError(MaxRetryError(None, "/send", NewConnectionError(None, "refused")))
+    assert (type(translate(refused, REQUEST, 2.0, sending=True)), translate(refused, REQUEST, 2.0, sending=True).code) \
+        == (TransientError, "CONNECT_ERROR")
+
+
+def test_a_read_timeout_wrapped_in_a_connection_error_is_still_a_timeout():
     # urllib3 sometimes surfaces a read timeout as ConnectionError("… Read timed out.")
-    assert type(translate(rex.ConnectionError("HTTPConnectionPool: Read timed out."), REQUEST, 2.0)) is AmbiguousError
+    wrapped = rex.ConnectionError("HTTPConnectionPool: Read timed out.")
+    assert type(translate(wrapped, REQUEST, 2.0, sending=True)) is AmbiguousError
+    assert type(translate(wrapped, REQUEST, 2.0, sending=False)) is TransientError
 
 
 @contextmanager
 def server(answer: bytes | None) -> Iterator[str]:
     """A one-connection-at-a-time HTTP server on loopback: reads a request, then answers `answer` raw (None:
-    says nothing until the client gives up)."""
+    says nothing until the client gives up; b"": closes the connection without a word)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
@@ -87,7 +88,7 @@ def server(answer: bytes | None) -> Iterator[str]:
                 conn.recv(65536)
                 if answer is None:
                     stop.wait(3)
-                else:
+                elif answer:
                     conn.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -106,23 +107,82 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_refused_connection_is_transient():
+@pytest.mark.parametrize("sending", [True, False])
+def test_a_refused_connection_is_transient(sending):
     with pytest.raises(TransientError) as caught:
-        http_send(f"http://127.0.0.1:{free_port()}", REQUEST, read_timeout_s=1)
+        http_send(f"http://127.0.0.1:{free_port()}", REQUEST, sending=sending, read_timeout_s=1)
     assert caught.value.code == "CONNECT_ERROR"
 
 
-def test_silence_after_the_request_is_ambiguous():
-    with server(None) as url, pytest.raises(AmbiguousError) as caught:
-        http_send(url, REQUEST, read_timeout_s=0.5)
+@pytest.mark.parametrize(("sending", "family"), [(True, AmbiguousError), (False, TransientError)])
+def test_silence_after_the_request(sending, family):
+    with server(None) as url, pytest.raises(family) as caught:
+        http_send(url, REQUEST, sending=sending, read_timeout_s=0.5)
     assert caught.value.code == "READ_TIMEOUT"
+
+
+@pytest.mark.parametrize(("sending", "family"), [(True, AmbiguousError), (False, TransientError)])
+def test_a_connection_closed_after_reading_the_request(sending, family):
+    with server(b"") as url, pytest.raises(family) as caught:
+        http_send(url, REQUEST, sending=sending, read_timeout_s=2)
+    assert caught.value.code == "CONNECTION_LOST"
+
+
+@contextmanager
+def keep_alive_server() -> Iterator[tuple[str, list[int]]]:
+    """An HTTP server on loopback that keeps every connection open and answers each request on it; yields its
+    URL and a list that grows by one per accepted connection."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    accepted: list[int] = []
+    stop = threading.Event()
+
+    def talk(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            threading.Thread(target=talk, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.mark.parametrize(("sending", "connections"), [(True, 3), (False, 1)])
+def test_every_send_opens_its_own_connection_and_queries_keep_theirs(sending, connections):
+    with keep_alive_server() as (url, accepted):
+        for _ in range(3):
+            assert http_send(url, REQUEST, sending=sending, read_timeout_s=2).text == "ok"
+    assert len(accepted) == connections
 
 
 @pytest.mark.parametrize(("status", "family"), [(503, TransientError), (500, TransientError), (429, RateLimited)])
 def test_5xx_and_429_are_transient(status, family):
     answer = f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
     with server(answer) as url, pytest.raises(family) as caught:
-        http_send(url, REQUEST, read_timeout_s=2)
+        http_send(url, REQUEST, sending=True, read_timeout_s=2)
     assert caught.value.code == f"HTTP_{status}"
 
 
@@ -131,5 +191,5 @@ def test_an_answer_comes_back_as_text():
     answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n" \
              b"Connection: close\r\n\r\n%s" % (len(body), body)
     with server(answer) as url:
-        response = http_send(url, REQUEST, read_timeout_s=2)
+        response = http_send(url, REQUEST, sending=False, read_timeout_s=2)
     assert (response.status, response.text) == (200, "成功")

@@ -1,0 +1,128 @@
+"""Reports against the database, Redis and the simulator: matched within their own account, kept before they
+are parsed, never lost to one bad row, and able to settle a request whose answer was lost."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import update
+
+from models import Chunk, Message, RawReport, session_scope
+from models.statuses import ChunkStatus, MessageStatus
+from msgrelay.reports import ingest, poll_reports
+from msgrelay.send import send_chunk
+from msgrelay.spool import Spool
+from providers.base import HttpResponse, Report
+from providers.errors import TransientError
+from tests.core.conftest import execute, mobiles, rows, submit
+
+
+def report(pid: str | None, *, custom_id: str | None = None, mobile: str = "13800000000", raw: dict | None = None,
+           status: MessageStatus = MessageStatus.DELIVERED) -> Report:
+    """One delivered report as a provider module would parse it."""
+    return Report(status=status, state="SUCCESS", desc=None, provider_msg_id=pid, custom_id=custom_id,
+                  mobile=mobile, reported_at=None, raw=raw or {"voiceId": pid})
+
+
+def test_a_report_settles_only_its_own_accounts_message(sim, accounts, settings):
+    # given: a sent message of account `voice`, and the very same provider id reported by account `voice_b`
+    done, published = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    send_chunk(published[0][0], settings=settings, accounts=accounts)
+    (message,) = rows(Message, job_id=done.id)
+    foreign = report(message.provider_msg_id, mobile=message.mobile)
+    # when / then: the other account's report matches nothing and changes nothing
+    assert ingest(accounts["voice_b"], [foreign], "push") == 0
+    assert rows(Message, id=message.id)[0].status == MessageStatus.SUBMITTED
+    # and the account's own report settles it
+    assert ingest(accounts["voice"], [foreign], "push") == 1
+    assert rows(Message, id=message.id)[0].status == MessageStatus.DELIVERED
+
+
+def test_one_bad_row_does_not_lose_the_page(sim, accounts):
+    # given: a page with an over-long id, a lone surrogate and a NUL in the raw record, and a good report
+    done, published = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    (message,) = rows(Message, job_id=done.id)
+    page = [report("9" * 300, mobile="1" * 50, raw={"voiceId": "9" * 300, "note": "bad \ud800 and \x00"}),
+            report(None, custom_id=message.custom_id, mobile=message.mobile)]
+    # when
+    matched = ingest(accounts["voice"], page, "poll")
+    # then: both are kept (the odd one clipped and cleaned), the good one is applied
+    assert matched == 1 and rows(Message, id=message.id)[0].status == MessageStatus.DELIVERED
+    with session_scope() as session:
+        odd = session.query(RawReport).filter(RawReport.provider_msg_id == "9" * 64).one()
+    assert len(odd.mobile) == 32 and "\x00" not in odd.payload["note"]
+
+
+def test_a_kept_page_survives_a_failed_store_and_is_ingested_next_time():
+    # given: two fetched pages kept in the spool, and a store that fails on the first try
+    spool = Spool(f"spool-test-{time.time_ns()}", "reports")
+    spool.keep(HttpResponse(200, "page-1"))
+    spool.keep(HttpResponse(200, "page-2"))
+    stored: list[str] = []
+    fail = [True]
+
+    def store(items: list[str]) -> None:
+        if fail.pop(0) if fail else False:
+            raise ConnectionError("database went away")
+        stored.extend(items)
+
+    def parse(response: HttpResponse) -> list[str]:
+        return [response.text]
+
+    # when: the database fails while the first page is stored
+    with pytest.raises(ConnectionError):
+        spool.drain(parse, store)
+    # then: nothing was lost, and the next drain ingests both, oldest first
+    assert len(spool) == 2 and stored == []
+    assert spool.drain(parse, store) == [1, 1] and stored == ["page-1", "page-2"] and len(spool) == 0
+
+
+def test_a_kept_answer_that_is_an_error_is_dropped():
+    spool = Spool(f"spool-test-{time.time_ns()}", "reports")
+    spool.keep(HttpResponse(200, "refused"))
+
+    def parse(response: HttpResponse) -> list[str]:
+        raise TransientError("ERROR_SIGN", "not a page")
+
+    assert spool.drain(parse, lambda items: None) == [] and len(spool) == 0
+
+
+def test_an_unknown_qyxs_request_learns_its_task_id_from_its_reports(sim, accounts, settings):
+    # given: an SMS chunk accepted by the platform whose answer never came (ambiguous → unknown)
+    people = mobiles(5)
+    done, published = submit(accounts, "sms", "sms", people, content="您好")
+    sim.faults(stall_after_accept_rate=1.0, stall_s=settings.http_read_timeout_s + 1)
+    send_chunk(published[0][0], settings=settings, accounts=accounts)
+    sim.faults()
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert chunk.status == ChunkStatus.UNKNOWN and chunk.provider_task_id is None
+    # when: its reports come (they name the task and each mobile) and are polled
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        poll_reports(accounts["sms"], settings)
+        statuses = Counter(m.status for m in rows(Message, job_id=done.id))
+        if MessageStatus.UNKNOWN not in statuses:
+            break
+        time.sleep(0.2)
+    # then: the chunk learned the task id, and every message is settled by its report
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert chunk.provider_task_id is not None
+    assert set(statuses) <= {MessageStatus.DELIVERED, MessageStatus.FAILED}, statuses
+    assert all(m.provider_msg_id == f"{chunk.provider_task_id}:{m.mobile}" for m in rows(Message, job_id=done.id))
+
+
+def test_a_task_id_two_unknown_chunks_could_own_is_not_guessed(sim, accounts, settings):
+    # given: two unknown SMS chunks holding the same mobile (two jobs), and reports of one task for that mobile
+    mobile = mobiles(1)
+    jobs = [submit(accounts, "sms", "sms", mobile, content=f"第{i}条")[0] for i in range(2)]
+    for job in jobs:
+        execute(update(Chunk).where(Chunk.job_id == job.id).values(status=ChunkStatus.UNKNOWN))
+        execute(update(Message).where(Message.job_id == job.id).values(status=MessageStatus.UNKNOWN))
+    # when
+    ingest(accounts["sms"], [report(f"T-AMBIG:{mobile[0]}", mobile=mobile[0])], "poll")
+    poll_reports(accounts["sms"], settings)
+    # then: neither learns it; both stay unknown
+    for job in jobs:
+        assert [c.provider_task_id for c in rows(Chunk, job_id=job.id)] == [None]
+        assert {m.status for m in rows(Message, job_id=job.id)} == {MessageStatus.UNKNOWN}

@@ -1,0 +1,143 @@
+"""send_chunk against the database and the simulator, no worker: a chunk is sent once, and each way a send
+can go wrong ends where the guarantees say."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from models import Chunk, Job, Message, session_scope, utcnow
+from models.bulk import record_send_results
+from models.statuses import ChunkStatus, MessageStatus
+from msgrelay.jobs import cancel_job
+from msgrelay.send import send_chunk
+from tests.core.conftest import execute, mobiles, rows, submit
+
+
+def accepted_mobiles(sim, endpoint: str) -> Counter:
+    """How many times the simulator accepted each mobile at `endpoint`."""
+    return Counter(x["mobile"] for r in sim.accepted(endpoint) for x in r["recipients"])
+
+
+def test_two_deliveries_of_one_chunk_at_once_send_it_once(sim, accounts, settings):
+    # given: one chunk, delivered to two workers at the same moment, five times over
+    sim.faults(latency_s=0.2)
+    for _ in range(5):
+        people = mobiles(200)
+        done, published = submit(accounts, "voice", "notify", people, content="您好")
+        (chunk_id, _), = published
+        barrier, outcomes = threading.Barrier(2), []
+
+        def deliver() -> None:
+            barrier.wait()
+            outcomes.append(send_chunk(chunk_id, settings=settings, accounts=accounts).action)
+
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # then: one sent it, the other found it taken; every recipient reached the provider exactly once
+        assert sorted(outcomes) == ["done", "skipped"]
+        sent = accepted_mobiles(sim, "/voice/send")
+        assert all(sent[m] == 1 for m in people), [m for m in people if sent[m] != 1][:3]
+        assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.SUBMITTED}
+
+
+def test_a_late_send_result_never_overwrites_a_report(sim, accounts, settings):
+    # given: a chunk whose first recipient's report was applied before the send's answer was written
+    done, _ = submit(accounts, "voice", "notify", mobiles(3), content="您好")
+    first, *rest = rows(Message, job_id=done.id)
+    execute(update(Message).where(Message.id == first.id).values(status=MessageStatus.DELIVERED,
+                                                                 provider_state="SUCCESS"))
+    # when: the send result arrives
+    with session_scope() as session:
+        record_send_results(session, [(m.id, MessageStatus.SUBMITTED, f"P{m.id}") for m in (first, *rest)],
+                            sent_at=utcnow())
+    # then: the report stays, the provider id is recorded, the others are submitted
+    after = {m.id: m for m in rows(Message, job_id=done.id)}
+    assert (after[first.id].status, after[first.id].provider_msg_id) == (MessageStatus.DELIVERED, f"P{first.id}")
+    assert {after[m.id].status for m in rest} == {MessageStatus.SUBMITTED}
+
+
+def test_an_exception_before_the_request_means_not_sent(sim, accounts, settings):
+    # given: a job whose stored options break the request builder (a bug, or a row written by hand)
+    done, published = submit(accounts, "voice", "notify", mobiles(2), content="您好")
+    execute(update(Job).where(Job.id == done.id).values(options={"isInteractive": True}))
+    # when
+    outcome = send_chunk(published[0][0], settings=settings, accounts=accounts)
+    # then: nothing reached the provider; the chunk waits to be tried again, its messages still queued
+    assert outcome.action == "retry" and sim.accepted("/voice/send") == []
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert (chunk.status, chunk.error_code) == (ChunkStatus.PENDING, "BUILD_ERROR")
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.QUEUED}
+
+
+def test_cancel_leaves_a_chunk_in_flight_to_settle(sim, accounts, settings):
+    # given: a job of two chunks, the first one in flight
+    done, published = submit(accounts, "voice", "notify", mobiles(600), content="您好")
+    first, second = rows(Chunk, job_id=done.id)
+    execute(update(Chunk).where(Chunk.id == first.id).values(status=ChunkStatus.SENDING))
+    # when: the operator cancels
+    with session_scope() as session:
+        cancelled = cancel_job(session, done.id)
+    # then: only the pending chunk's messages are cancelled; the flight's answer is recorded normally
+    assert cancelled == second.hi - second.lo == 100
+    in_flight = [m for m in rows(Message, job_id=done.id) if m.seq < first.hi]
+    assert {m.status for m in in_flight} == {MessageStatus.QUEUED}
+    with session_scope() as session:
+        record_send_results(session, [(m.id, MessageStatus.SUBMITTED, None) for m in in_flight], sent_at=utcnow())
+    counts = Counter(m.status for m in rows(Message, job_id=done.id))
+    assert counts == {MessageStatus.SUBMITTED: 500, MessageStatus.REJECTED: 100}
+    assert {c.status for c in rows(Chunk, job_id=done.id)} == {ChunkStatus.SENDING, ChunkStatus.CANCELLED}
+
+
+def test_an_expired_request_id_after_an_ambiguous_try_is_never_resent(sim, accounts, settings):
+    # given: an MMS chunk tried ambiguously three hours ago (ihuyi forgets a request_id after two)
+    done, published = submit(accounts, "mms", "mms", mobiles(3), content="会员日",
+                             options={"title": "t", "sign_name": "【互亿无线】"})
+    long_ago = utcnow() - timedelta(hours=3)
+    execute(update(Chunk).where(Chunk.job_id == done.id).values(request_id="r" * 32, request_id_at=long_ago,
+                                                               ambiguous_at=long_ago))
+    # when
+    outcome = send_chunk(published[0][0], settings=settings, accounts=accounts)
+    # then: nothing is sent; the chunk and its messages are unknown, left to receipts
+    assert outcome.action == "done" and sim.accepted() == []
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert (chunk.status, chunk.error_code) == (ChunkStatus.UNKNOWN, "REQUEST_ID_EXPIRED")
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.UNKNOWN}
+
+
+def test_an_expired_request_id_of_refused_tries_gets_a_new_one(sim, accounts, settings):
+    # given: an MMS chunk whose tries were all refused, its request id three hours old
+    done, published = submit(accounts, "mms", "mms", mobiles(3), content="会员日",
+                             options={"title": "t", "sign_name": "【互亿无线】"})
+    execute(update(Chunk).where(Chunk.job_id == done.id).values(request_id="r" * 32,
+                                                               request_id_at=utcnow() - timedelta(hours=3)))
+    # when
+    assert send_chunk(published[0][0], settings=settings, accounts=accounts).action == "done"
+    # then: sent once, under a new request id
+    (request,) = sim.accepted()
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert chunk.status == ChunkStatus.SENT and chunk.request_id != "r" * 32
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.SUBMITTED}
+
+
+def test_an_ambiguous_mms_try_then_failures_end_unknown_not_failed(sim, accounts, settings):
+    # given: the first try is accepted and stalls past the read timeout (ambiguous), every later one is a 503
+    done, published = submit(accounts, "mms", "mms", mobiles(2), content="会员日",
+                             options={"title": "t", "sign_name": "【互亿无线】"})
+    chunk_id = published[0][0]
+    sim.faults(stall_after_accept_rate=1.0, stall_s=settings.http_read_timeout_s + 1)
+    assert send_chunk(chunk_id, settings=settings, accounts=accounts).action == "retry"  # same request id again
+    sim.faults(error_5xx_rate=1.0)
+    # when: the task retries until the tries run out
+    for _ in range(settings.retry_max + 1):
+        if send_chunk(chunk_id, settings=settings, accounts=accounts).action != "retry":
+            break
+    # then: unknown (the provider may have the first try), never failed
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert chunk.status == ChunkStatus.UNKNOWN and chunk.ambiguous_at is not None
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.UNKNOWN}

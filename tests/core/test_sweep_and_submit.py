@@ -1,0 +1,135 @@
+"""The sweeper's decisions and submit's guarantees, against the database (and Redis for the token bucket)."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import update
+
+from models import Chunk, Job, Message, utcnow
+from models.statuses import ChunkStatus, JobStatus, MessageStatus
+from msgrelay.limits import take_token
+from msgrelay.sweep import sweep
+from providers.errors import InvalidInput
+from tests.core.conftest import execute, mobiles, rows, submit
+
+
+def ago(seconds: float) -> datetime:
+    return utcnow() - timedelta(seconds=seconds)
+
+
+def test_the_sweeper_releases_requeues_settles_and_expires(accounts, settings):
+    # given: a scheduled job now due, a stale pending chunk, a fresh one, a lost voice send, a lost MMS send
+    # with its request id, and a message submitted long ago
+    scheduled, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好",
+                          send_at=datetime.now(timezone.utc) + timedelta(hours=1))
+    execute(update(Job).where(Job.id == scheduled.id).values(send_at=ago(1)))
+    stale, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    execute(update(Chunk).where(Chunk.job_id == stale.id).values(next_attempt_at=ago(settings.stale_pending_s + 5)))
+    fresh, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    lost, _ = submit(accounts, "voice", "notify", mobiles(2), content="您好")
+    execute(update(Chunk).where(Chunk.job_id == lost.id).values(status=ChunkStatus.SENDING,
+                                                               updated_at=ago(settings.stale_sending_s + 5)))
+    lost_mms, _ = submit(accounts, "mms", "mms", mobiles(2), content="会员日",
+                         options={"title": "t", "sign_name": "【互亿无线】"})
+    execute(update(Chunk).where(Chunk.job_id == lost_mms.id).values(
+        status=ChunkStatus.SENDING, request_id="r" * 32, request_id_at=ago(60),
+        updated_at=ago(settings.stale_sending_s + 5)))
+    old, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    execute(update(Chunk).where(Chunk.job_id == old.id).values(status=ChunkStatus.SENT))
+    execute(update(Message).where(Message.job_id == old.id).values(
+        status=MessageStatus.SUBMITTED, submitted_at=ago(settings.report_expiry_s + 5)))
+    # when
+    result = sweep(settings)
+    enqueued = {cid for cid, _ in result.enqueue}
+    # then
+    assert rows(Job, id=scheduled.id)[0].status == JobStatus.RUNNING
+    assert {c.id for c in rows(Chunk, job_id=scheduled.id)} <= enqueued
+    assert {c.id for c in rows(Chunk, job_id=stale.id)} <= enqueued
+    assert not {c.id for c in rows(Chunk, job_id=fresh.id)} & enqueued
+    (stale_chunk,) = rows(Chunk, job_id=stale.id)
+    assert stale_chunk.next_attempt_at > ago(5)  # moved: the next sweep does not publish it again
+    (lost_chunk,) = rows(Chunk, job_id=lost.id)
+    assert (lost_chunk.status, lost_chunk.error_code) == (ChunkStatus.UNKNOWN, "WORKER_LOST")  # never resent
+    assert {m.status for m in rows(Message, job_id=lost.id)} == {MessageStatus.UNKNOWN}
+    (mms_chunk,) = rows(Chunk, job_id=lost_mms.id)
+    assert mms_chunk.status == ChunkStatus.PENDING and mms_chunk.id in enqueued  # same request id: safe
+    assert mms_chunk.ambiguous_at is not None and mms_chunk.error_code == "WORKER_LOST"
+    assert rows(Message, job_id=old.id)[0].status == MessageStatus.EXPIRED
+    assert rows(Job, id=old.id)[0].status == JobStatus.DONE
+
+
+def test_a_second_sweep_publishes_nothing_new(accounts, settings):
+    stale, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    execute(update(Chunk).where(Chunk.job_id == stale.id).values(next_attempt_at=ago(settings.stale_pending_s + 5)))
+    (chunk,) = rows(Chunk, job_id=stale.id)
+    assert chunk.id in {cid for cid, _ in sweep(settings).enqueue}
+    assert chunk.id not in {cid for cid, _ in sweep(settings).enqueue}
+
+
+def test_a_broker_down_at_submit_still_accepts_the_job_once(accounts):
+    # given: publishing fails after the job is committed
+    def broker_down(chunks) -> None:
+        raise ConnectionError("Redis is down")
+
+    from msgrelay.submit import submit_job
+    key = f"key-{time.time_ns()}"
+    # when: the producer submits, and retries with the same idempotency key
+    first = submit_job(accounts=accounts, account="voice", kind="notify", recipients=mobiles(3), content="您好",
+                       enqueue=broker_down, idempotency_key=key)
+    again = submit_job(accounts=accounts, account="voice", kind="notify", recipients=mobiles(3), content="您好",
+                       enqueue=broker_down, idempotency_key=key)
+    # then: one job, accepted; its chunk waits pending for the sweeper to publish
+    assert first.created and not again.created and again.id == first.id
+    assert [c.status for c in rows(Chunk, job_id=first.id)] == [ChunkStatus.PENDING]
+
+
+def test_one_international_phone_written_three_ways_is_one_recipient(accounts):
+    done, published = submit(accounts, "ims", "ims", ["+61422118000", "0061422118000", "+61 422 118 000",
+                                                      "+61422118001"], content="hello")
+    assert (done.recipients, done.duplicates_removed) == (2, 2)
+    assert sorted(m.mobile for m in rows(Message, job_id=done.id)) == ["0061422118000", "0061422118001"]
+
+
+BAD_INPUT = [
+    ("content", {"content": "a \ud800 b"}),
+    ("content", {"content": "nul \x00 here"}),
+    ("recipients[0].content", {"recipients": [{"mobile": "13800000000", "content": "\udfff"}]}),
+    ("recipients[0].custom_id", {"recipients": [{"mobile": "13800000000", "custom_id": "x\ud800"}]}),
+    ("idempotency_key", {"idempotency_key": "k\ud800"}),
+    ("options.isInteractive", {"options": {"isInteractive": "\ud800"}}),
+    ("send_at", {"send_at": datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-8)))}),
+]
+
+
+@pytest.mark.parametrize(("field", "change"), BAD_INPUT, ids=[f for f, _ in BAD_INPUT])
+def test_text_no_database_can_store_is_refused_naming_the_field(accounts, field, change):
+    job = {"recipients": mobiles(1), "content": "您好", **change}
+    before = len(rows(Job))
+    with pytest.raises(InvalidInput) as refused:
+        submit(accounts, "voice", "notify", job.pop("recipients"), **job)
+    assert refused.value.field == field
+    assert len(rows(Job)) == before  # nothing written
+
+
+def test_the_token_bucket_holds_its_rate_across_threads():
+    # given: an account limited to 20 requests a second, asked by 8 threads as fast as they can for 1.5 s
+    account, granted, stop = f"bucket-{time.time_ns()}", [], time.monotonic() + 1.5
+
+    def ask() -> None:
+        while time.monotonic() < stop:
+            if take_token(account, 20.0) == 0:
+                granted.append(time.monotonic())
+            else:
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # then: at most one second's burst plus the rate over the time between the first and the last grant
+    granted.sort()
+    assert 20 <= len(granted) <= 20 + 20 * (granted[-1] - granted[0]) + 1
