@@ -59,3 +59,12 @@ def get_accounts() -> dict[str, Account]:
     if path not in _cache:
         _cache[path] = load_accounts(path)
     return _cache[path]
+
+
+def reload_accounts() -> dict[str, Account]:
+    """Read the settings' accounts file again and make it this process's accounts (ConfigError when bad)."""
+    from msgrelay.settings import get_settings
+
+    path = get_settings().accounts_file
+    _cache[path] = load_accounts(path)
+    return _cache[path]

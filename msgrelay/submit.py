@@ -52,9 +52,33 @@ def resolve(accounts: Mapping[str, Account], account: str, kind: str) -> tuple[A
     return acct, provider
 
 
+def recipient_from(i: int, item: Any) -> Recipient:
+    """The `i`-th recipient as given (a mobile string or {mobile, content?, custom_id?}); custom ids are filled
+    in later. InvalidInput names `recipients[i]` and the field."""
+    if isinstance(item, str):
+        mobile, content, custom_id = item.strip(), None, ""
+    elif isinstance(item, Mapping):
+        unknown = set(item) - {"mobile", "content", "custom_id"}
+        if unknown:
+            raise InvalidInput(f"recipients[{i}].{sorted(unknown)[0]}", "unknown field; use mobile, content, custom_id")
+        mobile = str(item.get("mobile") or "").strip()
+        content = item.get("content")
+        custom_id = str(item.get("custom_id") or "")
+        if content is not None and not isinstance(content, str):
+            raise InvalidInput(f"recipients[{i}].content", "must be a string")
+        if not mobile:
+            raise InvalidInput(f"recipients[{i}].mobile", "is required")
+    else:
+        raise InvalidInput(f"recipients[{i}]", "must be a mobile string or an object with 'mobile'")
+    require_storable_text(f"recipients[{i}].mobile", mobile)
+    require_storable_text(f"recipients[{i}].content", content)
+    require_storable_text(f"recipients[{i}].custom_id", custom_id)
+    return Recipient(mobile=mobile, custom_id=custom_id, content=content)
+
+
 def normalise_recipients(raw: Sequence[Any]) -> tuple[list[Recipient], int]:
-    """Strings or {mobile, content?, custom_id?} dicts → Recipients (custom ids filled in later), without exact
-    repeats, and how many repeats were dropped."""
+    """Strings or {mobile, content?, custom_id?} dicts → Recipients, without exact repeats, and how many
+    repeats were dropped; a custom id given twice is refused."""
     if not isinstance(raw, (list, tuple)) or not raw:
         raise InvalidInput("recipients", "must be a non-empty list of mobiles or {mobile, content?, custom_id?} objects")
     if len(raw) > MAX_RECIPIENTS_PER_JOB:
@@ -62,29 +86,12 @@ def normalise_recipients(raw: Sequence[Any]) -> tuple[list[Recipient], int]:
     out: list[Recipient] = []
     given_ids: set[str] = set()
     for i, item in enumerate(raw):
-        if isinstance(item, str):
-            mobile, content, custom_id = item.strip(), None, ""
-        elif isinstance(item, Mapping):
-            unknown = set(item) - {"mobile", "content", "custom_id"}
-            if unknown:
-                raise InvalidInput(f"recipients[{i}].{sorted(unknown)[0]}", "unknown field; use mobile, content, custom_id")
-            mobile = str(item.get("mobile") or "").strip()
-            content = item.get("content")
-            custom_id = str(item.get("custom_id") or "")
-            if content is not None and not isinstance(content, str):
-                raise InvalidInput(f"recipients[{i}].content", "must be a string")
-            if not mobile:
-                raise InvalidInput(f"recipients[{i}].mobile", "is required")
-        else:
-            raise InvalidInput(f"recipients[{i}]", "must be a mobile string or an object with 'mobile'")
-        require_storable_text(f"recipients[{i}].mobile", mobile)
-        require_storable_text(f"recipients[{i}].content", content)
-        require_storable_text(f"recipients[{i}].custom_id", custom_id)
-        if custom_id:
-            if custom_id in given_ids:
-                raise InvalidInput(f"recipients[{i}].custom_id", f"{custom_id!r} is used twice in this job")
-            given_ids.add(custom_id)
-        out.append(Recipient(mobile=mobile, custom_id=custom_id, content=content))
+        recipient = recipient_from(i, item)
+        if recipient.custom_id:
+            if recipient.custom_id in given_ids:
+                raise InvalidInput(f"recipients[{i}].custom_id", f"{recipient.custom_id!r} is used twice in this job")
+            given_ids.add(recipient.custom_id)
+        out.append(recipient)
     return drop_repeats(out)
 
 
@@ -136,6 +143,70 @@ def _aware(when: datetime | None) -> datetime | None:
         raise InvalidInput("send_at", "is out of range: give a time between the years 1 and 9999 in UTC") from None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A job's account, provider and spec, checked (recipients aside)."""
+
+    account: Account
+    provider: Provider
+    spec: SendSpec
+    idempotency_key: str | None
+
+
+def prepare(accounts: Mapping[str, Account], account: str, kind: str, *, content: Any, options: Mapping[str, Any] | None,
+            idempotency_key: str | None, send_at: datetime | None) -> Prepared:
+    """Check everything of a job but its recipients; InvalidInput names the field."""
+    acct, provider = resolve(accounts, account, kind)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
+        raise InvalidInput("idempotency_key", "must be 1 to 128 characters")
+    require_storable_text("idempotency_key", idempotency_key)
+    require_storable_text("content", content)
+    require_storable_text("options", dict(options or {}))
+    spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
+    return Prepared(acct, provider, spec, idempotency_key)
+
+
+def precheck(job: Prepared) -> None:
+    """The checks that read the database or ask the provider, made once the input itself is known good."""
+    job.provider.precheck(job.account, job.spec)
+    precheck_template(job.account, job.provider, job.spec)
+    precheck_content(job.account, job.provider, job.spec)
+
+
+def new_job(session: Session, job: Prepared, *, now: datetime, total: int) -> Job:
+    """The job's row (flushed, so it has its id and uid); held `queued` until due unless the provider schedules
+    by itself (a send time in the request)."""
+    row = Job(uid=secrets.token_hex(8), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
+              status=JobStatus.RUNNING if is_due(job, now) else JobStatus.QUEUED, content=job.spec.content,
+              options=dict(job.spec.options), total=total, chunks=0, idempotency_key=job.idempotency_key,
+              send_at=job.spec.send_at, created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def is_due(job: Prepared, now: datetime) -> bool:
+    """Whether the job is sent now (no send_at, a past one, or the provider holds it itself)."""
+    return job.spec.send_at is None or job.spec.send_at <= now or job.provider.native_schedule
+
+
+def add_chunks(session: Session, job: Job, *, seqs: int, batch: int, now: datetime) -> list[int]:
+    """One pending chunk per `batch` of message seqs in [0, seqs); returns their ids and sets the job's count."""
+    rows = [{"job_id": job.id, "lo": lo, "hi": min(lo + batch, seqs), "status": ChunkStatus.PENDING,
+             "next_attempt_at": now, "updated_at": now} for lo in range(0, seqs, batch)]
+    job.chunks = len(rows)
+    return list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows)) if rows else []
+
+
+def publish(job: Prepared, job_id: int, chunk_ids: Sequence[int], total: int, enqueue: Enqueue) -> None:
+    """Publish a committed job's chunks; a broker that is down is logged, and the sweeper publishes them."""
+    queue = job.provider.queue_for(job.spec.kind, total)
+    try:
+        enqueue([(cid, queue) for cid in chunk_ids])
+    except Exception:  # the job is committed: the sweeper publishes pending chunks it finds
+        log.warning("job %s: publishing its chunks failed; the sweeper will publish them", job_id, exc_info=True)
+
+
 def submit_job(
     *,
     accounts: Mapping[str, Account],
@@ -150,47 +221,24 @@ def submit_job(
     database_url: str | None = None,
 ) -> Submitted:
     """Validate, then write the whole job in one transaction, then enqueue its chunks (transactional outbox)."""
-    acct, provider = resolve(accounts, account, kind)
-    if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
-        raise InvalidInput("idempotency_key", "must be 1 to 128 characters")
-    require_storable_text("idempotency_key", idempotency_key)
-    require_storable_text("content", content)
-    require_storable_text("options", dict(options or {}))
+    job = prepare(accounts, account, kind, content=content, options=options, idempotency_key=idempotency_key,
+                  send_at=send_at)
     people, removed = normalise_recipients(recipients)
-    spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
-    people, removed_after = drop_repeats(provider.normalise(spec, people))
+    people, removed_after = drop_repeats(job.provider.normalise(job.spec, people))
     removed += removed_after
-    provider.validate(spec, people)
-    provider.precheck(acct, spec)
-    precheck_template(acct, provider, spec)
-    precheck_content(acct, provider, spec)
-    batch = provider.max_batch(acct, kind)
-    queue = provider.queue_for(kind, len(people))
+    job.provider.validate(job.spec, people)
+    precheck(job)
     now = utcnow()
-    # held in the database until due, unless the provider schedules by itself (send time in the request)
-    due = spec.send_at is None or spec.send_at <= now or provider.native_schedule
-
     try:
         with session_scope(database_url) as session:
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
-            job = Job(
-                uid=secrets.token_hex(8), account=account, provider=provider.name, kind=kind,
-                status=JobStatus.RUNNING if due else JobStatus.QUEUED, content=content, options=dict(spec.options),
-                total=len(people), chunks=-(-len(people) // batch), idempotency_key=idempotency_key,
-                send_at=spec.send_at, created_at=now, updated_at=now,
-            )
-            session.add(job)
-            session.flush()
+            row = new_job(session, job, now=now, total=len(people))
             _check_custom_ids(session, people)
-            chunk_rows = [
-                {"job_id": job.id, "lo": lo, "hi": min(lo + batch, len(people)), "status": ChunkStatus.PENDING,
-                 "next_attempt_at": now, "updated_at": now}
-                for lo in range(0, len(people), batch)
-            ]
-            chunk_ids = list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), chunk_rows))
+            chunk_ids = add_chunks(session, row, seqs=len(people), batch=job.provider.max_batch(job.account, kind),
+                                   now=now)
             insert_messages(session, (
-                (job.id, seq, r.mobile, r.content, r.custom_id or f"{job.uid}-{seq}", MessageStatus.QUEUED, now)
+                (row.id, seq, r.mobile, r.content, r.custom_id or f"{row.uid}-{seq}", MessageStatus.QUEUED, now)
                 for seq, r in enumerate(people)
             ))
     except IntegrityError:
@@ -200,12 +248,9 @@ def submit_job(
                 if old := _by_key(session, idempotency_key):
                     return Submitted(old.id, old.total, old.chunks, created=False)
         raise
-    if due:
-        try:
-            enqueue([(cid, queue) for cid in chunk_ids])
-        except Exception:  # the broker is down: the job is committed, and the sweeper publishes pending chunks
-            log.warning("job %s: publishing its chunks failed; the sweeper will publish them", job.id, exc_info=True)
-    return Submitted(job.id, job.total, job.chunks, created=True, duplicates_removed=removed)
+    if row.status == JobStatus.RUNNING:
+        publish(job, row.id, chunk_ids, row.total, enqueue)
+    return Submitted(row.id, row.total, row.chunks, created=True, duplicates_removed=removed)
 
 
 def _by_key(session: Session, key: str) -> Job | None:
