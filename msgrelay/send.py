@@ -81,29 +81,17 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
             return Outcome("retry", countdown=wait, detail="rate limit")
 
     now = utcnow()
-    with session_scope() as session:
-        claimed = session.execute(
-            update(Chunk)
-            .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING)
-            .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=now)
-            .returning(Chunk.attempts, Chunk.request_id, Chunk.request_id_at, Chunk.ambiguous_at)
-        ).first()
-        if claimed is None:
-            return Outcome("skipped", detail="claimed by another worker")
-        attempts, request_id, request_id_at, ambiguous_at = claimed
-        if provider.idempotent_request_id:
-            if not request_id_reusable(request_id_at, now, provider.request_id_window_s):
-                if ambiguous_at is not None:
-                    # the provider may have the first request and has forgotten its id: resending could double-send
-                    _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
-                                     "an earlier try may have been accepted and its request id has expired")
-                    return Outcome("done", detail="request id expired after an ambiguous try: unknown")
+    request_id, request_id_at = chunk.request_id, chunk.request_id_at
+    forgotten = False  # the provider may have an earlier try, under an id it no longer remembers
+    if provider.idempotent_request_id:
+        if not request_id_reusable(request_id_at, now, provider.request_id_window_s):
+            if chunk.ambiguous_at is not None:
+                forgotten = True
+            else:
                 request_id = None  # every earlier try was refused: a new id is safe
-            if request_id is None:
-                # One id for the chunk's life in the window, committed before the first try: retries reuse it.
-                request_id, request_id_at = uuid.uuid4().hex, now
-                session.execute(update(Chunk).where(Chunk.id == chunk_id)
-                                .values(request_id=request_id, request_id_at=request_id_at))
+        if request_id is None:  # one id for the chunk's life in the window: every retry reuses it
+            request_id, request_id_at = uuid.uuid4().hex, now
+    with session_scope() as session:
         batch = [
             Recipient(mobile=m, custom_id=c, content=t)
             for m, c, t in session.execute(
@@ -113,21 +101,41 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
                 .order_by(Message.seq)
             )
         ]
-    if not batch:
-        with session_scope() as session:
-            _set_chunk(session, chunk_id, ChunkStatus.SENT)
-        return Outcome("done", detail="nothing left to send")
-
     spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
+    request, not_built = None, None
+    if batch and not forgotten:
+        try:
+            request = provider.build_send(account, spec, batch, now, request_id=request_id)
+        except ProviderError as exc:
+            not_built = exc
+        except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
+            log.exception("chunk %s: building the request failed", chunk_id)
+            not_built = TransientError("BUILD_ERROR", type(exc).__name__)
+
+    # The claim comes last, right before the request leaves: a worker killed after it had, all but certainly,
+    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending.
+    with session_scope() as session:
+        claimed = session.execute(
+            update(Chunk)
+            .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,
+                   Chunk.request_id.is_not_distinct_from(chunk.request_id))
+            .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=utcnow(),
+                    request_id=request_id, request_id_at=request_id_at)
+            .returning(Chunk.attempts, Chunk.ambiguous_at)
+        ).first()
+        if claimed is None:
+            return Outcome("skipped", detail="claimed by another worker")
+        attempts, ambiguous_at = claimed
+        if forgotten:
+            _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
+                             "an earlier try may have been accepted and its request id has expired")
+            return Outcome("done", detail="request id expired after an ambiguous try: unknown")
+        if not batch:
+            _set_chunk(session, chunk_id, ChunkStatus.SENT)
+            return Outcome("done", detail="nothing left to send")
     tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None)
-    try:
-        request = provider.build_send(account, spec, batch, now, request_id=request_id)
-    except ProviderError as exc:
-        return _on_error(exc, chunk, job, batch, provider, tries, settings)
-    except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
-        log.exception("chunk %s: building the request failed", chunk_id)
-        return _on_error(TransientError("BUILD_ERROR", type(exc).__name__), chunk, job, batch, provider, tries,
-                         settings)
+    if not_built is not None:
+        return _on_error(not_built, chunk, job, batch, provider, tries, settings)
     try:
         response = http_send(account.base_url, request, sending=True, read_timeout_s=settings.http_read_timeout_s)
         accepted = provider.parse_send(spec, batch, response)
