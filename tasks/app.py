@@ -1,14 +1,17 @@
 """The Celery app: Redis broker, late acks, prefetch 1, visibility timeout above every countdown (DESIGN §7)."""
 from __future__ import annotations
 
+import sys
+
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import beat_init, worker_init
 from kombu import Queue as BrokerQueue
 
 from beat_schedule import build_schedule
 from models.statuses import Queue
 from msgrelay.accounts import get_accounts
 from msgrelay.settings import get_settings
+from providers.errors import ConfigError
 
 QUEUES = tuple(Queue)
 
@@ -43,7 +46,24 @@ def make_app() -> Celery:
 app = make_app()
 
 
+EXIT_CONFIG = 2  # what `msgrelay` answers to a bad configuration too
+
+
 @worker_init.connect
-def _check_config(**_kwargs) -> None:
-    """Fail at start-up on a bad accounts file (ConfigError names file, account and field)."""
-    get_accounts()
+@beat_init.connect
+def refuse_bad_config(**_kwargs: object) -> None:
+    """Stop `celery -A tasks worker|beat` at start-up on a bad accounts file, naming file, account and field."""
+    path = get_settings().accounts_file
+    try:
+        get_accounts()
+        return
+    except ConfigError as exc:
+        problem = str(exc)
+    except UnicodeDecodeError as exc:  # its own text quotes the byte: say where instead
+        problem = f"{path}: not UTF-8 text (byte {exc.start})"
+    except OSError as exc:
+        problem = f"{path}: cannot be read: {exc.strerror}"
+    # Celery logs and then ignores an exception raised by a signal handler, and the process would run on;
+    # SystemExit is no Exception and ends it. __stderr__: the worker may have redirected sys.stderr to its log.
+    print(f"error: config: {problem}", file=sys.__stderr__, flush=True)
+    raise SystemExit(EXIT_CONFIG)

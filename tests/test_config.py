@@ -77,7 +77,7 @@ def test_missing_file_is_no_accounts(tmp_path):
     assert load_accounts(tmp_path / "none.toml") == {}
 
 
-def test_worker_refuses_to_start_on_a_bad_file(tmp_path):
+def test_send_refuses_to_start_on_a_bad_file(tmp_path):  # every entry point: tests/test_startup_config.py
     bad = tmp_path / "accounts.toml"
     bad.write_text('[accounts.v]\nprovider = "emay_voice"\nbase_url = "http://x"\n')
     out = subprocess.run([sys.executable, "-m", "msgrelay.cli", "send", "v", "notify", "--to", "13800000000"],

@@ -10,8 +10,9 @@ from rich.table import Table
 
 from models.statuses import PauseReason, Queue
 from msgrelay.cli import mms, sms
-from msgrelay.cli.console import console, err, fail
+from msgrelay.cli.console import EXIT_USAGE, console, err, fail, print_error
 from msgrelay.cli.frames import FRAME_HELP
+from msgrelay.cli.startup import needs_accounts
 from providers.errors import ConfigError, InvalidInput
 
 app = typer.Typer(help="msgrelay: bulk voice, voice-SMS, international SMS, MMS and SMS.", no_args_is_help=True,
@@ -31,6 +32,7 @@ def demo(exit_after: bool = typer.Option(False, "--exit", help="Exit after the s
 
 
 @app.command()
+@needs_accounts
 def up(api_port: int = typer.Option(8000), flower_port: int = typer.Option(5555),
        workdir: Path = typer.Option(Path(".msgrelay"))) -> None:
     """Run workers, beat, API and Flower against the real accounts.toml (embedded Redis when no broker is set)."""
@@ -39,6 +41,7 @@ def up(api_port: int = typer.Option(8000), flower_port: int = typer.Option(5555)
 
 
 @app.command()
+@needs_accounts
 def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: otp, bulk, poll."),
            concurrency: int = typer.Option(4, help="Processes."),
            loglevel: str = typer.Option("INFO"), beat: bool = typer.Option(False, help="Embed beat (tests, tiny setups).")) -> None:
@@ -55,6 +58,7 @@ def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: 
 
 
 @app.command("beat")
+@needs_accounts
 def beat_cmd(schedule_file: Path = typer.Option(Path("celerybeat-schedule")), loglevel: str = typer.Option("INFO")) -> None:
     """The one beat (run exactly one): report polls, balance polls, sweeper."""
     from tasks import app as celery_app
@@ -62,6 +66,7 @@ def beat_cmd(schedule_file: Path = typer.Option(Path("celerybeat-schedule")), lo
 
 
 @app.command("api")
+@needs_accounts
 def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
     """The HTTP API (producer routes, push receivers, /docs)."""
     import uvicorn
@@ -73,6 +78,7 @@ def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000
 
 
 @app.command()
+@needs_accounts
 def flower(port: int = typer.Option(5555), address: str = typer.Option("127.0.0.1")) -> None:
     """Flower on the broker (basic auth from FLOWER_BASIC_AUTH when set)."""
     from tasks import app as celery_app
@@ -80,19 +86,13 @@ def flower(port: int = typer.Option(5555), address: str = typer.Option("127.0.0.
 
 
 @app.command()
+@needs_accounts
 def simulate(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(18080),
              report_delay: float = typer.Option(0.5, help="Seconds before a report is ready.")) -> None:
     """The provider simulator, for the accounts of the accounts file."""
     from msgrelay.accounts import get_accounts
     from providers.simulator import config_from_accounts, serve
-    serve(config_from_accounts(_accounts(get_accounts), report_delay_s=report_delay), host=host, port=port)
-
-
-def _accounts(loader):
-    try:
-        return loader()
-    except ConfigError as exc:
-        fail(str(exc))
+    serve(config_from_accounts(get_accounts(), report_delay_s=report_delay), host=host, port=port)
 
 
 def _is_file(to: str) -> bool:
@@ -116,6 +116,7 @@ def _read_recipients(to: str) -> list:
 
 
 @app.command()
+@needs_accounts
 def send(account: str, kind: str,
          to: str = typer.Option(..., "--to", help="A file (one mobile per line, or mobile,content) or comma-separated mobiles."),
          content: Optional[str] = typer.Option(None), option: list[str] = typer.Option([], help="key=value, the provider's own names."),
@@ -135,7 +136,7 @@ def send(account: str, kind: str,
         if frame:
             from msgrelay.cli.frames import frames_from_cli
             content = frames_from_cli(frame)
-        done = submit_job(accounts=_accounts(get_accounts), account=account, kind=kind, recipients=_read_recipients(to),
+        done = submit_job(accounts=get_accounts(), account=account, kind=kind, recipients=_read_recipients(to),
                           content=content, options=options, idempotency_key=idempotency_key, enqueue=enqueue_chunks)
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
@@ -163,6 +164,7 @@ def jobs(limit: int = typer.Option(20)) -> None:
 
 
 @app.command()
+@needs_accounts
 def balance(refresh: bool = typer.Option(True, help="Ask the providers now (else show the last snapshots).")) -> None:
     """Balances of every account."""
     from msgrelay.accounts import get_accounts
@@ -170,7 +172,7 @@ def balance(refresh: bool = typer.Option(True, help="Ask the providers now (else
     from msgrelay.settings import get_settings
     from providers.errors import ProviderError
     if refresh:
-        for acct in _accounts(get_accounts).values():
+        for acct in get_accounts().values():
             try:
                 poll_balance(acct, get_settings())
             except ProviderError as exc:
@@ -250,7 +252,7 @@ def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except ConfigError as exc:
-        err.print(f"[red]config error:[/red] {exc}")
-        sys.exit(2)
+    except ConfigError as exc:  # a command that reads the accounts without @needs_accounts: same message, same code
+        print_error(f"config: {exc}")
+        sys.exit(EXIT_USAGE)
 

@@ -12,7 +12,13 @@ err = Console(stderr=True)
 EXIT_USAGE = 2
 
 
+def print_error(message: str) -> None:
+    """Print `error: message` on stderr."""
+    # soft_wrap: never fold a long file path or name across lines (people and scripts search for them)
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print `error: message` on stderr and exit with `code` (2: bad input or configuration)."""
-    err.print(f"[red]error:[/red] {escape(message)}")
+    print_error(message)
     raise typer.Exit(code)

@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from models.statuses import JobStatus, TemplateStatus
-from msgrelay.cli.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
+from msgrelay.cli.processes import Stopped, Supervisor, free_port, http_ok, msgrelay_argv, wait_for
 
 DEMO_TIMEOUT_S = 600
 MMS_TOKEN = secrets.token_urlsafe(16)
@@ -116,34 +116,32 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
     from msgrelay.cli.stack import start_stack
 
     upgrade()
-    sim = Supervisor(workdir / "logs")
-    stack = None
-    try:
-        sim.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay", "1"),
-                  dict(os.environ))
-        wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="the simulator")
-        stack = start_stack(workdir, dict(os.environ), api_port=api_port, flower_port=flower_port, console=console)
-        os.environ["MSGRELAY_BROKER_URL"] = stack.env["MSGRELAY_BROKER_URL"]
-        _reload_settings()
-        template_id = _mms_setup(sim_url, stack.api_url, console)
-        job_ids = _submit_all(demo_jobs(notify_recipients) + mms_jobs(template_id), console)
-        _watch(job_ids, console, stack.sup)
-        console.print(_summary(job_ids, requests.get(sim_url + "/_sim/stats", timeout=5).json()))
-        console.print(_inbound_table())
-        console.print(f"API  {stack.api_url}/docs   (jobs: {stack.api_url}/v1/jobs)\n"
-                      f"Flower {stack.flower_url}\nlogs {workdir / 'logs'}   database {workdir / 'demo.db'}")
-        if not exit_after:
-            console.print("running; Ctrl-C to stop")
-            while True:
-                time.sleep(1)
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        console.print("stopping…")
-        if stack:
-            stack.sup.stop_all()
-        sim.stop_all()
+    # the block stops every child however it ends: a stop signal, the end of the demo, or an error
+    with Supervisor(workdir / "logs") as sup:
+        try:
+            sup.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay", "1"),
+                      dict(os.environ))
+            wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="the simulator")
+            stack = start_stack(sup, workdir, dict(os.environ), api_port=api_port, flower_port=flower_port,
+                                console=console)
+            os.environ["MSGRELAY_BROKER_URL"] = stack.env["MSGRELAY_BROKER_URL"]
+            _reload_settings()
+            template_id = _mms_setup(sim_url, stack.api_url, console)
+            job_ids = _submit_all(demo_jobs(notify_recipients) + mms_jobs(template_id), console)
+            _watch(job_ids, console, sup)
+            console.print(_summary(job_ids, requests.get(sim_url + "/_sim/stats", timeout=5).json()))
+            console.print(_inbound_table())
+            console.print(f"API  {stack.api_url}/docs   (jobs: {stack.api_url}/v1/jobs)\n"
+                          f"Flower {stack.flower_url}\nlogs {workdir / 'logs'}   database {workdir / 'demo.db'}")
+            if not exit_after:
+                console.print("running; Ctrl-C to stop")
+                while True:
+                    time.sleep(1)
+            console.print("stopping…")
+            return 0
+        except Stopped as stop:
+            console.print(f"{stop}: stopping…")
+            return 0
 
 
 def _reload_settings() -> None:

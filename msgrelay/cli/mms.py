@@ -8,7 +8,8 @@ from rich.table import Table
 
 from msgrelay.cli.console import console, fail
 from msgrelay.cli.frames import FRAME_HELP
-from providers.errors import ConfigError, InvalidInput, ProviderError
+from msgrelay.cli.startup import needs_accounts
+from providers.errors import InvalidInput, ProviderError
 
 template_app = typer.Typer(help="ihuyi MMS templates (created pending; ihuyi's audit push approves or rejects).",
                            no_args_is_help=True)
@@ -17,6 +18,7 @@ template_app = typer.Typer(help="ihuyi MMS templates (created pending; ihuyi's a
 
 
 @template_app.command("create")
+@needs_accounts
 def create(account: str,
            title: str = typer.Option(..., "--title", help="The template's title (not shown in the MMS)."),
            frame: list[str] = typer.Option([], "--frame", help=FRAME_HELP),
@@ -31,8 +33,6 @@ def create(account: str,
                                sign_name=sign_name, purpose=purpose)
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
-    except ConfigError as exc:
-        fail(str(exc))
     except ProviderError as exc:
         fail(f"ihuyi refused or could not be reached: {exc}")
     console.print(f"template [bold]{made['template_id']}[/bold] on {made['account']}: {made['status']} "

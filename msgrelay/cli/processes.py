@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -25,20 +26,76 @@ def msgrelay_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "msgrelay.cli", *args]
 
 
+# What ends `msgrelay up` and `demo`: Ctrl-C, systemd/docker/supervisors, and a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(BaseException):
+    """A stop signal arrived; a BaseException so that no `except Exception` (e.g. in `wait_for`) swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 @dataclass
 class Supervisor:
-    """Starts children in their own process groups with logs in `log_dir`, and stops them all."""
+    """Starts children in their own sessions with logs in `log_dir`, and stops them all (`with`: on a signal too)."""
 
     log_dir: Path
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _stopping: bool = field(default=False, init=False, repr=False)
+    _starting: bool = field(default=False, init=False, repr=False)
+    _held: int | None = field(default=None, init=False, repr=False)  # a stop signal that came during a start
+    _previous: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __enter__(self) -> Supervisor:
+        """Until the block ends, the first SIGINT, SIGTERM or SIGHUP raises `Stopped` and later ones are ignored."""
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._on_stop_signal)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Stop every child, to the end, whatever signals arrive meanwhile; then restore the signal handlers."""
+        try:
+            while True:
+                try:
+                    self.stop_all()
+                    break
+                except Stopped:  # landed before stop_all marked us stopping: run it again (it is idempotent)
+                    continue
+        finally:
+            for sig, handler in self._previous.items():
+                # None: the previous handler was not set from Python and cannot be put back; the default is closest
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+            self._previous.clear()
+
+    def _on_stop_signal(self, signum: int, _frame: object) -> None:
+        """Raise `Stopped` once, in the main thread, wherever it is."""
+        if self._stopping:  # a second Ctrl-C (or SIGTERM after SIGHUP…) must not cut the clean-up short
+            return
+        if self._starting:  # raising inside Popen could lose a child already forked: raise once it is recorded
+            self._held = signum
+            return
+        self._stopping = True
+        raise Stopped(signum)
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         """Start one child; its output goes to <log_dir>/<name>.log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        self.children[name] = proc
+        self._starting = True
+        try:
+            # its own session: the terminal's Ctrl-C and hang-up reach only us, and we stop the children in order
+            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            self.children[name] = proc
+        finally:
+            self._starting = False
+            log.close()  # the child has its own copy
+        if self._held is not None and not self._stopping:
+            self._stopping = True
+            raise Stopped(self._held)
         return proc
 
     def dead(self) -> list[str]:
@@ -48,6 +105,7 @@ class Supervisor:
     def stop_all(self, timeout_s: float = 15.0) -> None:
         """SIGTERM each child's main process (a Celery worker then finishes its tasks: warm shutdown; signalling
         the whole group would kill the pool under them), then SIGKILL whatever is left in its group."""
+        self._stopping = True
         for proc in reversed(list(self.children.values())):
             if proc.poll() is None:
                 proc.terminate()

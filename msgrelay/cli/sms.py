@@ -5,6 +5,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from msgrelay.cli.startup import needs_accounts
+
 # exit codes: 0 the text passed, 1 the platform found a forbidden keyword, 2 the check could not be made
 EXIT_HIT, EXIT_ERROR = 1, 2
 
@@ -13,6 +15,7 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the main CLI."""
 
     @app.command("check-content")
+    @needs_accounts
     def check_content(account: str = typer.Argument(..., metavar="ACCOUNT", help="A qyxs_sms account."),
                       text: str = typer.Argument(..., metavar="TEXT", help="The SMS text to check.")) -> None:
         """Ask 企业信使 whether TEXT contains forbidden keywords (exit 0: ok, 1: a hit, 2: an error)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from models.statuses import Queue
-from msgrelay.cli.processes import Supervisor, http_ok, msgrelay_argv, start_embedded_redis, wait_for
+from msgrelay.cli.processes import Stopped, Supervisor, http_ok, msgrelay_argv, start_embedded_redis, wait_for
 
 
 @dataclass
@@ -23,10 +23,10 @@ class Stack:
     flower_url: str
 
 
-def start_stack(workdir: Path, env: dict[str, str], *, api_port: int, flower_port: int, console: Console) -> Stack:
-    """Start every process; the broker is embedded Redis unless MSGRELAY_BROKER_URL is set."""
+def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port: int, flower_port: int,
+                console: Console) -> Stack:
+    """Start every process under `sup`; the broker is embedded Redis unless MSGRELAY_BROKER_URL is set."""
     workdir.mkdir(parents=True, exist_ok=True)
-    sup = Supervisor(workdir / "logs")
     env = dict(env)
     if not env.get("MSGRELAY_BROKER_URL"):
         env["MSGRELAY_BROKER_URL"] = start_embedded_redis(sup, workdir)
@@ -43,21 +43,23 @@ def start_stack(workdir: Path, env: dict[str, str], *, api_port: int, flower_por
 
 
 def run_up(*, workdir: Path, api_port: int, flower_port: int, console: Console) -> int:
-    """`msgrelay up`: migrate, start the stack on the real accounts, supervise until Ctrl-C."""
+    """`msgrelay up`: migrate, start the stack on the real accounts, supervise until SIGINT, SIGTERM or SIGHUP."""
     from models.migrate import upgrade
     from msgrelay.accounts import get_accounts
 
-    accounts = get_accounts()  # fail now, naming file/account/field, not in five children
+    accounts = get_accounts()  # checked already by @needs_accounts, before any child could start
     upgrade()
-    stack = start_stack(workdir, dict(os.environ), api_port=api_port, flower_port=flower_port, console=console)
-    console.print(f"{len(accounts)} accounts; API {stack.api_url}/docs  Flower {stack.flower_url}  logs {workdir}/logs")
-    try:
-        while not (dead := stack.sup.dead()):
-            time.sleep(1)
-        console.print(f"[red]stopped:[/red] {', '.join(dead)} exited; see {workdir}/logs")
-        return 1
-    except KeyboardInterrupt:
-        console.print("stopping…")
-        return 0
-    finally:
-        stack.sup.stop_all()
+    # the block stops every child however it ends: a stop signal, a dead child, or an error while starting
+    with Supervisor(workdir / "logs") as sup:
+        try:
+            stack = start_stack(sup, workdir, dict(os.environ), api_port=api_port, flower_port=flower_port,
+                                console=console)
+            console.print(f"{len(accounts)} accounts; API {stack.api_url}/docs  Flower {stack.flower_url}  "
+                          f"logs {workdir}/logs")
+            while not (dead := sup.dead()):
+                time.sleep(1)
+            console.print(f"[red]stopped:[/red] {', '.join(dead)} exited; see {workdir}/logs")
+            return 1
+        except Stopped as stop:
+            console.print(f"{stop}: stopping…")
+            return 0
