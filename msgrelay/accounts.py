@@ -45,7 +45,13 @@ def load_accounts(path: str | Path) -> dict[str, Account]:
     path = Path(path)
     if not path.exists():
         return {}
-    return parse_accounts(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    return parse_accounts(text, source=str(path))
 
 
 _cache: dict[str, dict[str, Account]] = {}

@@ -53,16 +53,11 @@ EXIT_CONFIG = 2  # what `msgrelay` answers to a bad configuration too
 @beat_init.connect
 def refuse_bad_config(**_kwargs: object) -> None:
     """Stop `celery -A tasks worker|beat` at start-up on a bad accounts file, naming file, account and field."""
-    path = get_settings().accounts_file
     try:
         get_accounts()
         return
-    except ConfigError as exc:
+    except ConfigError as exc:  # also an unreadable or non-UTF-8 file
         problem = str(exc)
-    except UnicodeDecodeError as exc:  # its own text quotes the byte: say where instead
-        problem = f"{path}: not UTF-8 text (byte {exc.start})"
-    except OSError as exc:
-        problem = f"{path}: cannot be read: {exc.strerror}"
     # Celery logs and then ignores an exception raised by a signal handler, and the process would run on;
     # SystemExit is no Exception and ends it. __stderr__: the worker may have redirected sys.stderr to its log.
     print(f"error: config: {problem}", file=sys.__stderr__, flush=True)

@@ -14,18 +14,12 @@ R = TypeVar("R")
 def accounts_problem() -> str | None:
     """Why the accounts file cannot be used (file, account and field; never a value), or None when it can."""
     from msgrelay.accounts import get_accounts
-    from msgrelay.settings import get_settings
     from providers.errors import ConfigError
 
-    path = get_settings().accounts_file
     try:
         get_accounts()
-    except ConfigError as exc:
+    except ConfigError as exc:  # also an unreadable or non-UTF-8 file, said without quoting its bytes
         return str(exc)
-    except UnicodeDecodeError as exc:  # its own text quotes the byte: say where instead
-        return f"{path}: not UTF-8 text (byte {exc.start})"
-    except OSError as exc:  # a directory, no permission…
-        return f"{path}: cannot be read: {exc.strerror}"
     return None
 
 
