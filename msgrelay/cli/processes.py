@@ -38,6 +38,10 @@ class Stopped(BaseException):
         self.signum = signum
 
 
+#: children the others depend on: stopped last
+INFRASTRUCTURE = frozenset({"redis", "simulator"})
+
+
 @dataclass
 class Supervisor:
     """Starts children in their own sessions with logs in `log_dir`, and stops them all (`with`: on a signal too)."""
@@ -103,14 +107,24 @@ class Supervisor:
         return [n for n, p in self.children.items() if p.poll() is not None]
 
     def stop_all(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM each child's main process (a Celery worker then finishes its tasks: warm shutdown; signalling
-        the whole group would kill the pool under them), then SIGKILL whatever is left in its group."""
+        """Stop the children that use the others first, then what they use (`INFRASTRUCTURE`: Redis, the
+        simulator), so a worker's warm shutdown can still acknowledge and finish its tasks."""
         self._stopping = True
-        for proc in reversed(list(self.children.values())):
+        names = list(self.children)
+        users = [n for n in reversed(names) if n not in INFRASTRUCTURE]
+        deadline = time.monotonic() + timeout_s
+        for group in (users, [n for n in reversed(names) if n in INFRASTRUCTURE]):
+            self._stop([self.children[n] for n in group], deadline)
+        self.children.clear()
+
+    @staticmethod
+    def _stop(procs: list[subprocess.Popen], deadline: float) -> None:
+        """SIGTERM each main process (a Celery worker then finishes its tasks: warm shutdown; signalling the
+        whole group would kill the pool under them), wait, then SIGKILL whatever is left in its group."""
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + timeout_s
-        for proc in self.children.values():
+        for proc in procs:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -120,7 +134,6 @@ class Supervisor:
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
-        self.children.clear()
 
 
 def start_embedded_redis(sup: Supervisor, workdir: Path) -> str:
