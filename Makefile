@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-sqlite test-postgresql bench install clean
+.PHONY: demo test test-sqlite test-postgresql bench chaos install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test-postgresql: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_submit
 	$(BIN)/python -m benchmarks.bench_send
+
+# The chaos run of record: 100,000 recipients on PostgreSQL under kills and faults; prints the table.
+chaos: $(STAMP)
+	MSGRELAY_CHAOS_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.chaos $(ARGS)
 
 clean:
 	rm -rf .msgrelay-demo .pytest_cache build *.egg-info
