@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.inputs import AccountFilter, Offset, StorableBody, answers
 from models.statuses import TemplateStatus
 from msgrelay import templates
 from msgrelay.accounts import get_accounts
@@ -25,12 +26,12 @@ def balances() -> list[dict]:
 
 
 @router.get("/inbound")
-def inbound(account: str | None = None, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict]:
+def inbound(account: AccountFilter = None, limit: int = Query(100, ge=1, le=1000), offset: Offset = 0) -> list[dict]:
     """Inbound messages (MO) of every provider, newest first."""
     return list_inbound(account=account, limit=limit, offset=offset)
 
 
-class ContentIn(BaseModel):
+class ContentIn(StorableBody):
     """The text to check."""
 
     content: str
@@ -44,7 +45,8 @@ class ContentChecked(BaseModel):
     message: str
 
 
-@router.post("/accounts/{account}/check-content", response_model=ContentChecked)
+@router.post("/accounts/{account}/check-content", response_model=ContentChecked,
+             responses=answers(s502="the platform did not check the content"))
 async def check_content(account: str, body: ContentIn) -> ContentChecked:
     """One keyword check (企业信使 action=checkkeyword); 422 names `account` or `content`, 502 when the
     platform cannot answer."""
@@ -55,7 +57,7 @@ async def check_content(account: str, body: ContentIn) -> ContentChecked:
     return ContentChecked(account=account, ok=verdict.ok, message=verdict.message)
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(StorableBody):
     """POST /v1/accounts/{account}/templates: frames in ihuyi's own shape (or a text), and the MMS signature."""
 
     model_config = ConfigDict(extra="forbid")
@@ -65,7 +67,8 @@ class TemplateIn(BaseModel):
     purpose: str | None = Field(default=None, description="what the template is for (ihuyi's `purpose`)")
 
 
-@router.post("/accounts/{account}/templates", status_code=201)
+@router.post("/accounts/{account}/templates", status_code=201,
+             responses=answers(s502="ihuyi refused the template or could not be reached"))
 async def create_template(account: str, body: TemplateIn) -> dict:
     """Create the template at ihuyi and store it `pending` until the audit push; 422 for bad frames,
     502 when ihuyi refuses or cannot be reached."""
@@ -79,8 +82,8 @@ async def create_template(account: str, body: TemplateIn) -> dict:
 
 
 @router.get("/templates")
-def list_templates(account: str | None = None,
+def list_templates(account: AccountFilter = None,
                    status: TemplateStatus | None = None,
-                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict]:
+                   limit: int = Query(100, ge=1, le=1000), offset: Offset = 0) -> list[dict]:
     """Templates, newest first, with their audit status and message."""
     return templates.list_templates(account=account, status=status, limit=limit, offset=offset)

@@ -3,23 +3,33 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.accounts import router as accounts_router
 from api.callbacks import router as callbacks_router
+from api.guard import UNAUTHORIZED, Guard, header_bytes, token_matches
+from api.inputs import V1_ANSWERS, SafeJSONResponse, answers, safe_json, safe_text, validation_errors
 from api.jobs import router as jobs_router
+from api.settings import ApiSettings
+from msgrelay.accounts import Account, get_accounts, load_accounts
 from msgrelay.settings import get_settings
-from providers.errors import InvalidInput, NotFound
+from providers.errors import ConfigError, InvalidInput, NotFound
 
 log = logging.getLogger("msgrelay.api")
 _bearer = HTTPBearer(auto_error=False)
 # /callbacks/<provider>/<account>/<token>[/...]: the token is a secret and never logged
 _TOKEN_IN_PATH = re.compile(r"^(/callbacks/[^/]+/[^/]+/)[^/]+")
+#: FastAPI's whole answer (a 400) to a JSON body it could not read; the cause says why, and the answer says it
+FASTAPI_UNPARSED = "There was an error parsing the body"
 
 
 def redact_path(path: str) -> str:
@@ -27,33 +37,107 @@ def redact_path(path: str) -> str:
     return _TOKEN_IN_PATH.sub(r"\1***", path)
 
 
-def require_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
-    """Bearer auth on /v1 when MSGRELAY_API_TOKEN is set (otherwise the API binds to loopback only)."""
-    token = get_settings().api_token
-    if token is None:
-        return
-    if creds is None or not secrets.compare_digest(creds.credentials, token.get_secret_value()):
-        raise HTTPException(status_code=401, detail="missing or wrong bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+def require_token(request: Request, _creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    """Bearer auth on /v1 when MSGRELAY_API_TOKEN is set (otherwise the API binds to loopback only); the Guard
+    middleware has checked it already, before the body, and this repeats it for routers mounted without it."""
+    if not token_matches(header_bytes(request.scope, b"authorization")):
+        raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
 def invalid_input_response(exc: InvalidInput) -> JSONResponse:
     """422 naming the field and the rule, in FastAPI's own error shape."""
-    loc = ["body", *[int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", exc.field) if p]]
+    field, rule = safe_text(exc.field), safe_text(exc.rule)
+    loc = ["body", *[int(p) if p.isascii() and p.isdigit() else p for p in re.split(r"[.\[\]]+", field) if p]]
     return JSONResponse(status_code=422, content={
-        "detail": [{"loc": loc, "field": exc.field, "msg": exc.rule, "type": "value_error"}]})
+        "detail": [{"loc": loc, "field": field, "msg": rule, "type": "value_error"}]})
+
+
+def unparsable_body(cause: BaseException | None) -> str | None:
+    """Why FastAPI could not parse a JSON body (it answers a bare 400 "error parsing the body"), or None."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"must be UTF-8 JSON: byte 0x{cause.object[cause.start]:02x} at position {cause.start} is not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "must be JSON nested less deeply (arrays or objects inside each other)"
+    if isinstance(cause, ValueError):
+        digits = "digits" in str(cause)  # Python refuses to read an integer of more than 4,300 digits
+        return "must be valid JSON: an integer has more than 4,300 digits" if digits else "must be valid JSON"
+    return None
+
+
+def load_configuration() -> dict[str, Account]:
+    """The accounts file read afresh (ConfigError naming file, account and field) and made this process's
+    accounts, so an app starts with the file as it is now."""
+    from msgrelay import accounts
+
+    path = get_settings().accounts_file
+    try:
+        loaded = load_accounts(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(unreadable(path, exc)) from None
+    # The flow has no public reload yet (requested): replace its per-process cache for this path.
+    accounts._cache[path] = loaded
+    return loaded
+
+
+def unreadable(path: str, exc: OSError | UnicodeDecodeError) -> str:
+    """What went wrong reading the accounts file: its name and the reason, never its content."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{path}: not UTF-8 text (byte {exc.start})"
+    return f"{path}: cannot be read: {exc.strerror or type(exc).__name__}"
+
+
+def config_problem() -> str | None:
+    """Why the accounts this process uses are broken (the ConfigError's text: file, account, field; never a
+    value), or None when they load."""
+    try:
+        get_accounts()
+    except ConfigError as exc:
+        return str(exc)
+    except (OSError, UnicodeDecodeError) as exc:
+        return unreadable(get_settings().accounts_file, exc)
+    return None
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Read the accounts before answering anything: a bad file stops the server with file, account and field."""
+    try:
+        accounts = load_configuration()
+    except ConfigError as exc:
+        log.error("msgrelay api cannot start: %s", exc)
+        raise
+    log.info("accounts loaded: %d from %s", len(accounts), get_settings().accounts_file)
+    yield
 
 
 def create_app() -> FastAPI:
     """The API app."""
-    app = FastAPI(title="msgrelay", version="0.1.0",
+    app = FastAPI(title="msgrelay", version="0.1.0", lifespan=lifespan, default_response_class=SafeJSONResponse,
                   description="Bulk voice, voice-SMS, international SMS, MMS and SMS through Chinese providers.")
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_request: Request, exc: InvalidInput) -> JSONResponse:
         if isinstance(exc, NotFound):
-            return JSONResponse(status_code=404, content={"detail": exc.rule})
+            return JSONResponse(status_code=404, content={"detail": safe_text(exc.rule)})
         return invalid_input_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _unparsed(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": validation_errors(exc.errors())})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.detail == FASTAPI_UNPARSED and (why := unparsable_body(exc.__cause__)) is not None:
+            return JSONResponse(status_code=422, content={"detail": [
+                {"type": "json_invalid", "loc": ["body"], "field": "body", "msg": why}]})
+        exc.detail = safe_json(exc.detail)  # a provider's text quoted in a 502 may hold anything
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(ConfigError)
+    async def _config(_request: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": f"configuration error: {safe_text(str(exc))}"})
+
+    app.add_middleware(Guard, max_body_bytes=ApiSettings().max_body_bytes)  # inside the access log: it logs 401/413
 
     @app.middleware("http")
     async def _access_log(request: Request, call_next):
@@ -64,12 +148,12 @@ def create_app() -> FastAPI:
         return response
 
     for router in (jobs_router, accounts_router):
-        app.include_router(router, prefix="/v1", dependencies=[Depends(require_token)])
+        app.include_router(router, prefix="/v1", dependencies=[Depends(require_token)], responses=V1_ANSWERS)
     app.include_router(callbacks_router, prefix="/callbacks")
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses=answers(s503="the database or Redis is unreachable, or the accounts file is broken"))
     def healthz() -> JSONResponse:
-        """Database and Redis reachable."""
+        """Database and Redis reachable; a broken accounts file adds `config` with its error and makes it 503."""
         from sqlalchemy import text
 
         from models import get_engine
@@ -86,10 +170,12 @@ def create_app() -> FastAPI:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = type(exc).__name__
+        if (problem := config_problem()) is not None:
+            checks["config"] = problem  # listed only when broken: the healthy answer stays {status, database, redis}
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "degraded", **checks})
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
         """Prometheus text: messages and jobs per status."""
         from api.metrics import render

@@ -2,9 +2,9 @@
 
 A provider declares its `push_path` and its `pushes` (what follows the token, how to decode the body, what
 it carries); this module authenticates by the account's secret callback token (a wrong token, or an account
-without one, is a 404 and nothing is read or stored), decodes (400 on a bad body), stores in a worker thread,
-and answers the plain text `success` only once the data is committed. Every store is idempotent, so a
-provider's repeated push changes nothing.
+without one, is a 404 and nothing is read or stored), decodes (400 on a bad body, and on text no column can keep:
+a lone surrogate, a NUL), stores in a worker thread, and answers the plain text `success` only once the data is
+committed. Every store is idempotent, so a provider's repeated push changes nothing.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.inputs import answers, field_name, first_problem, safe_text
 from msgrelay.accounts import Account, get_accounts
 from msgrelay.inbound import store_inbound
 from msgrelay.reports import ingest
@@ -24,7 +25,9 @@ from providers.base import Carries, Push
 from providers.errors import InvalidInput
 from providers.registry import provider_of
 
-router = APIRouter(tags=["callbacks"])
+router = APIRouter(tags=["callbacks"], responses=answers(
+    s400="not a push this provider makes, or text no column can keep (the detail names the field)",
+    s404="no such account, or not its token", s413="the body is larger than MSGRELAY_MAX_BODY_BYTES"))
 
 #: where each kind of pushed item is stored
 STORES: Mapping[Carries, Callable[[Account, list[Any]], Any]] = {
@@ -53,7 +56,10 @@ async def receive(vendor: str, account: str, token: str, what: str, request: Req
     try:
         items = push.decode(acct, request.headers, body)
     except InvalidInput as exc:
-        raise HTTPException(status_code=400, detail=f"{exc.field}: {exc.rule}") from None
+        raise HTTPException(status_code=400, detail=safe_text(f"{exc.field}: {exc.rule}")) from None
+    if (problem := first_problem(items)) is not None:
+        place, rule = problem
+        raise HTTPException(status_code=400, detail=f"body{field_name(place)}: {rule}")
     await run_in_threadpool(STORES[push.carries], acct, items)
     return "success"
 

@@ -1,20 +1,48 @@
 """Producer routes: jobs (submit, status, messages, pause/resume/cancel) and their request and answer bodies."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WrapValidator, field_validator
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from api.inputs import Offset, RowId, StorableBody, answers, recipient_errors
 from models import Job, Message, session_scope
 from msgrelay import jobs as joblife
 from msgrelay.accounts import get_accounts
 from models.statuses import MessageStatus, PauseReason
 from msgrelay.submit import submit_job
 from providers.errors import InvalidInput
+
+#: an option's value is at most this long: no provider option comes near it, and a digit string this short is
+#: always a number Python converts (its limit is 4,300 digits)
+OPTION_MAX_CHARS = 2_000
+OPTION_NAME_MAX_CHARS = 64
+NAME_MAX_CHARS = 128
+
+
+def _short_option(value: Any) -> Any:
+    """An option value's text is at most OPTION_MAX_CHARS characters."""
+    if isinstance(value, str) and len(value) > OPTION_MAX_CHARS:
+        raise ValueError(f"an option's value is at most {OPTION_MAX_CHARS} characters, got {len(value)}")
+    return value
+
+
+def _one_shape(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate recipients, naming a bad one's place without the union's member names."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise recipient_errors(value, exc, object_tag="RecipientIn") from None
+
+
+OptionValue = Annotated[Any, AfterValidator(_short_option)]
+OptionName = Annotated[str, Field(min_length=1, max_length=OPTION_NAME_MAX_CHARS)]
+
 
 class RecipientIn(BaseModel):
     """One recipient with its own content or custom id."""
@@ -25,17 +53,31 @@ class RecipientIn(BaseModel):
     custom_id: str | None = Field(default=None, max_length=64)
 
 
-class JobIn(BaseModel):
+class JobIn(StorableBody):
     """POST /v1/jobs."""
 
     model_config = ConfigDict(extra="forbid")
-    account: str
-    kind: str
+    account: str = Field(max_length=NAME_MAX_CHARS)
+    kind: str = Field(max_length=NAME_MAX_CHARS)
     content: Any = None
-    recipients: list[str | RecipientIn] = Field(min_length=1)
-    options: dict[str, Any] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(default=None, max_length=128)
+    recipients: Annotated[list[str | RecipientIn], WrapValidator(_one_shape)] = Field(min_length=1)
+    options: dict[OptionName, OptionValue] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
     send_at: datetime | None = None
+
+    @field_validator("send_at")
+    @classmethod
+    def _utc_in_range(cls, value: datetime | None) -> datetime | None:
+        """An aware time that still exists once converted to UTC (years 1 to 9999)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2026-11-23T18:00:00+08:00")
+        try:
+            value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC: it must fall within years 1 to 9999") from None
+        return value
 
 
 class JobCreated(BaseModel):
@@ -49,6 +91,7 @@ class JobCreated(BaseModel):
 
 
 router = APIRouter(tags=["jobs"])
+NO_SUCH_JOB = answers(s404="no such job")
 
 
 def _enqueue(chunks) -> None:
@@ -69,23 +112,23 @@ async def create_job(body: JobIn) -> JobCreated:
 
 
 @router.get("/jobs")
-def list_jobs(limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict]:
+def list_jobs(limit: int = Query(50, ge=1, le=1000), offset: Offset = 0) -> list[dict]:
     """Newest jobs first, with their counts."""
     with session_scope() as session:
         ids = session.scalars(select(Job.id).order_by(Job.id.desc()).limit(limit).offset(offset)).all()
         return [joblife.view_job(session, i).as_dict() for i in ids]
 
 
-@router.get("/jobs/{job_id}")
-def get_job(job_id: int) -> dict:
+@router.get("/jobs/{job_id}", responses=NO_SUCH_JOB)
+def get_job(job_id: RowId) -> dict:
     """One job's status and counts per message status."""
     with session_scope() as session:
         return joblife.view_job(session, job_id).as_dict()
 
 
-@router.get("/jobs/{job_id}/messages")
-def job_messages(job_id: int, status: MessageStatus | None = None, limit: int = Query(100, ge=1, le=10_000),
-                 offset: int = Query(0, ge=0)) -> list[dict]:
+@router.get("/jobs/{job_id}/messages", responses=NO_SUCH_JOB)
+def job_messages(job_id: RowId, status: MessageStatus | None = None, limit: int = Query(100, ge=1, le=10_000),
+                 offset: Offset = 0) -> list[dict]:
     """A job's messages, optionally of one status, in recipient order."""
     with session_scope() as session:
         joblife.get_job(session, job_id)
@@ -101,8 +144,8 @@ def job_messages(job_id: int, status: MessageStatus | None = None, limit: int = 
         } for m in rows]
 
 
-@router.post("/jobs/{job_id}/pause")
-def pause(job_id: int) -> dict:
+@router.post("/jobs/{job_id}/pause", responses=NO_SUCH_JOB)
+def pause(job_id: RowId) -> dict:
     """Stop sending (chunks in flight finish); resume sends the rest."""
     with session_scope() as session:
         job = joblife.get_job(session, job_id)
@@ -112,8 +155,8 @@ def pause(job_id: int) -> dict:
         return joblife.view_job(session, job_id).as_dict()
 
 
-@router.post("/jobs/{job_id}/resume")
-def resume(job_id: int) -> dict:
+@router.post("/jobs/{job_id}/resume", responses=NO_SUCH_JOB)
+def resume(job_id: RowId) -> dict:
     """Resume a paused job."""
     with session_scope() as session:
         chunks = joblife.resume_job(session, job_id)
@@ -122,8 +165,8 @@ def resume(job_id: int) -> dict:
         return joblife.view_job(session, job_id).as_dict()
 
 
-@router.post("/jobs/{job_id}/cancel")
-def cancel(job_id: int) -> dict:
+@router.post("/jobs/{job_id}/cancel", responses=NO_SUCH_JOB)
+def cancel(job_id: RowId) -> dict:
     """Cancel: unsent messages become rejected (cancelled)."""
     with session_scope() as session:
         joblife.cancel_job(session, job_id)
