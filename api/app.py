@@ -19,8 +19,7 @@ from api.callbacks import router as callbacks_router
 from api.guard import UNAUTHORIZED, Guard, header_bytes, token_matches
 from api.inputs import V1_ANSWERS, SafeJSONResponse, answers, safe_json, safe_text, validation_errors
 from api.jobs import router as jobs_router
-from api.settings import ApiSettings
-from msgrelay.accounts import Account, get_accounts, load_accounts
+from msgrelay.accounts import get_accounts, reload_accounts
 from msgrelay.settings import get_settings
 from providers.errors import ConfigError, InvalidInput, NotFound
 
@@ -64,28 +63,6 @@ def unparsable_body(cause: BaseException | None) -> str | None:
     return None
 
 
-def load_configuration() -> dict[str, Account]:
-    """The accounts file read afresh (ConfigError naming file, account and field) and made this process's
-    accounts, so an app starts with the file as it is now."""
-    from msgrelay import accounts
-
-    path = get_settings().accounts_file
-    try:
-        loaded = load_accounts(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(unreadable(path, exc)) from None
-    # The flow has no public reload yet (requested): replace its per-process cache for this path.
-    accounts._cache[path] = loaded
-    return loaded
-
-
-def unreadable(path: str, exc: OSError | UnicodeDecodeError) -> str:
-    """What went wrong reading the accounts file: its name and the reason, never its content."""
-    if isinstance(exc, UnicodeDecodeError):
-        return f"{path}: not UTF-8 text (byte {exc.start})"
-    return f"{path}: cannot be read: {exc.strerror or type(exc).__name__}"
-
-
 def config_problem() -> str | None:
     """Why the accounts this process uses are broken (the ConfigError's text: file, account, field; never a
     value), or None when they load."""
@@ -93,8 +70,6 @@ def config_problem() -> str | None:
         get_accounts()
     except ConfigError as exc:
         return str(exc)
-    except (OSError, UnicodeDecodeError) as exc:
-        return unreadable(get_settings().accounts_file, exc)
     return None
 
 
@@ -102,7 +77,7 @@ def config_problem() -> str | None:
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     """Read the accounts before answering anything: a bad file stops the server with file, account and field."""
     try:
-        accounts = load_configuration()
+        accounts = reload_accounts()  # the file as it is now, not as an earlier import cached it
     except ConfigError as exc:
         log.error("msgrelay api cannot start: %s", exc)
         raise
@@ -137,7 +112,8 @@ def create_app() -> FastAPI:
     async def _config(_request: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": f"configuration error: {safe_text(str(exc))}"})
 
-    app.add_middleware(Guard, max_body_bytes=ApiSettings().max_body_bytes)  # inside the access log: it logs 401/413
+    settings = get_settings()
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)  # inside the access log: it logs 401/413
 
     @app.middleware("http")
     async def _access_log(request: Request, call_next):

@@ -1,5 +1,6 @@
 """The API's front door, a pure ASGI middleware: the bearer token of `/v1/*` is checked from the headers before
-a single body byte is read, and no body may be larger than `MSGRELAY_MAX_BODY_BYTES` (413 naming the limit).
+a single body byte is read, and no body may be larger than `MSGRELAY_MAX_BODY_BYTES` (an upload:
+`MSGRELAY_MAX_UPLOAD_BYTES`), 413 naming the limit.
 
 It sits outside FastAPI's routing, so a request without the token never reaches the JSON parser or a body model.
 The routes' own `require_token` dependency checks again (and documents the scheme in OpenAPI).
@@ -16,7 +17,7 @@ from msgrelay.settings import get_settings
 
 #: routes under this prefix need the bearer token when MSGRELAY_API_TOKEN is set
 PROTECTED_PREFIX = "/v1"
-#: paths whose bodies are streamed to the database in constant memory and so are not capped here
+#: paths whose bodies are streamed to the database in constant memory: capped by the upload limit
 STREAMED_PATHS: frozenset[str] = frozenset({"/v1/jobs/upload"})
 UNAUTHORIZED = "missing or wrong bearer token"
 
@@ -43,9 +44,9 @@ def is_protected(path: str) -> bool:
 class BodyTooLarge(HTTPException):
     """413: the body is larger than the configured cap (raised from `receive`, so any reader gets it)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, variable: str = "MSGRELAY_MAX_BODY_BYTES") -> None:
         super().__init__(status_code=413, detail=f"request body larger than {limit} bytes, the limit set by "
-                                                 "MSGRELAY_MAX_BODY_BYTES")
+                                                 f"{variable}")
 
 
 def header_bytes(scope: Scope, name: bytes) -> bytes | None:
@@ -68,9 +69,10 @@ async def _answer(send: Send, status: int, detail: str, headers: dict[str, str] 
 class Guard:
     """Authenticate `/v1/*` before the body, then cap every body at `max_body_bytes`."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse (401, 413) or pass the request on with a `receive` that counts."""
@@ -80,13 +82,12 @@ class Guard:
         if is_protected(scope["path"]) and not token_matches(header_bytes(scope, b"authorization")):
             await _answer(send, 401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
             return
-        if scope["path"] in STREAMED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        limit = self.max_body_bytes
+        upload = scope["path"] in STREAMED_PATHS
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
+        too_large = BodyTooLarge(limit, "MSGRELAY_MAX_UPLOAD_BYTES" if upload else "MSGRELAY_MAX_BODY_BYTES")
         declared = header_bytes(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            await _answer(send, 413, BodyTooLarge(limit).detail)  # refused unread
+            await _answer(send, 413, too_large.detail)  # refused unread
             return
         received = 0
         started = False
@@ -97,7 +98,7 @@ class Guard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise too_large
             return message
 
         async def watched(message: Message) -> None:

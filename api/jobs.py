@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WrapValidator, field_validator
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from msgrelay import jobs as joblife
 from msgrelay.accounts import get_accounts
 from models.statuses import MessageStatus, PauseReason
 from msgrelay.submit import submit_job
+from msgrelay.upload import read_recipients, submit_stream
 from providers.errors import InvalidInput
 
 #: an option's value is at most this long: no provider option comes near it, and a digit string this short is
@@ -53,14 +55,13 @@ class RecipientIn(BaseModel):
     custom_id: str | None = Field(default=None, max_length=64)
 
 
-class JobIn(StorableBody):
-    """POST /v1/jobs."""
+class JobFields(StorableBody):
+    """A job without its recipients: the `job` part of POST /v1/jobs/upload."""
 
     model_config = ConfigDict(extra="forbid")
     account: str = Field(max_length=NAME_MAX_CHARS)
     kind: str = Field(max_length=NAME_MAX_CHARS)
     content: Any = None
-    recipients: Annotated[list[str | RecipientIn], WrapValidator(_one_shape)] = Field(min_length=1)
     options: dict[OptionName, OptionValue] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
     send_at: datetime | None = None
@@ -78,6 +79,12 @@ class JobIn(StorableBody):
         except OverflowError:
             raise ValueError("is out of range once converted to UTC: it must fall within years 1 to 9999") from None
         return value
+
+
+class JobIn(JobFields):
+    """POST /v1/jobs."""
+
+    recipients: Annotated[list[str | RecipientIn], WrapValidator(_one_shape)] = Field(min_length=1)
 
 
 class JobCreated(BaseModel):
@@ -108,6 +115,30 @@ async def create_job(body: JobIn) -> JobCreated:
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
         enqueue=_enqueue,
     )
+    return JobCreated(**vars(done))
+
+
+@router.post("/jobs/upload", status_code=202, response_model=JobCreated)
+async def upload_job(
+    job: Annotated[str, Form(description="the job as JSON: account, kind, content?, options?, idempotency_key?, "
+                                         "send_at? (the fields of POST /v1/jobs but recipients)")],
+    recipients: Annotated[UploadFile, File(description="one recipient per line: CSV `mobile[,content[,custom_id]]` "
+                                                       "(a first line `mobile,content,custom_id` names the columns), "
+                                                       "or NDJSON (a name ending .ndjson or .jsonl, or type "
+                                                       "application/x-ndjson): a mobile string or an object")],
+) -> JobCreated:
+    """Accept a job of any size: its recipients are read from the file and written to the database in batches, in
+    constant memory, in one transaction; 422 names the field (`job.…`) or the recipient (`recipients[i]…`)."""
+    try:
+        fields = JobFields.model_validate_json(job)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", "job", *e["loc"])} for e in exc.errors()]) from None
+    name = (recipients.filename or "").lower()
+    ndjson = name.endswith((".ndjson", ".jsonl")) or (recipients.content_type or "").endswith(("ndjson", "jsonl"))
+    done = await run_in_threadpool(
+        submit_stream, accounts=get_accounts(), account=fields.account, kind=fields.kind,
+        recipients=read_recipients(recipients.file, ndjson=ndjson), content=fields.content, options=fields.options,
+        idempotency_key=fields.idempotency_key, send_at=fields.send_at, enqueue=_enqueue)
     return JobCreated(**vars(done))
 
 

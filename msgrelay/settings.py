@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from models.db import DatabaseSettings
@@ -39,6 +39,10 @@ class Settings(DatabaseSettings):
     balance_fresh_s: float = 900.0
     # a submitted/unknown message with no report after this becomes `expired`
     report_expiry_s: float = 72 * 3600.0
+    # the API refuses a larger request body (413) before reading more of it: a JSON job of ~4 million mobiles
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # … and a larger upload (POST /v1/jobs/upload streams its recipients to the database)
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
 
     def effective_broker_url(self) -> str:
         """The broker a bare `celery -A tasks worker` uses when nothing is set."""

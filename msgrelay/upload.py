@@ -52,13 +52,13 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
             row = new_job(session, job, now=now, total=0)
-            seq = 0
+            seq = inserted = removed = 0  # seq counts lines, so a refusal names the line
             while batch := list(islice(items, BATCH_ROWS)):
                 if seq + len(batch) > MAX_RECIPIENTS_PER_JOB:
                     raise InvalidInput("recipients", f"at most {MAX_RECIPIENTS_PER_JOB} per job")
                 people = [recipient_from(seq + i, item) for i, item in enumerate(batch)]
                 try:  # the provider's checks count from the batch's start
-                    people, _ = drop_repeats(job.provider.normalise(job.spec, people))
+                    people, repeats = drop_repeats(job.provider.normalise(job.spec, people))
                     job.provider.validate(job.spec, people)
                 except InvalidInput as exc:
                     raise exc if not exc.field.startswith("recipients[") or seq == 0 else _at(exc, seq) from None
@@ -68,13 +68,13 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
                 insert_messages(session, (
                     (row.id, seq + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{seq + i}",
                      MessageStatus.QUEUED, now) for i, r in enumerate(people)))
-                seq += len(batch)
+                seq, inserted, removed = seq + len(batch), inserted + len(people), removed + repeats
             if seq == 0:
                 raise InvalidInput("recipients", "at least one recipient is required")
-            removed = _drop_repeats_in_database(session, row.id, row.uid)
+            across = _drop_repeats_in_database(session, row.id, row.uid)
             if job.provider.unique_mobiles:
                 _refuse_a_mobile_listed_twice(session, row.id)
-            row.total = seq - removed
+            row.total, removed = inserted - across, removed + across
             chunk_ids = add_chunks(session, row, seqs=seq, batch=job.provider.max_batch(job.account, kind), now=now)
     except IntegrityError:
         if idempotency_key:
