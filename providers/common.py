@@ -220,7 +220,7 @@ def region_for(country: str | None) -> str | None:
     if country is None or str(country).strip() == "":
         return None
     text = str(country).strip()
-    if _DIGITS.fullmatch(text):
+    if _DIGITS.fullmatch(text) and len(text) <= 3:  # calling codes have 1 to 3 digits
         region = phonenumbers.region_code_for_country_code(int(text))
         if region == "ZZ":
             raise NumberRefused(f"{text} is not a country calling code")

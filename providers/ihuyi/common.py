@@ -130,9 +130,12 @@ def push_items(body: bytes, what: str) -> list[Mapping[str, Any]]:
 
 
 def text_field(item: Mapping[str, Any], key: str) -> str | None:
-    """A record's field as trimmed text; None when absent or blank."""
+    """A record's field as trimmed text (a number is written as text); None when absent, blank, or neither
+    text nor a number (an object or a list is no value a push carries)."""
     value = item.get(key)
-    return None if value is None or str(value).strip() == "" else str(value).strip()
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return None if str(value).strip() == "" else str(value).strip()
 
 
 def required_field(item: Mapping[str, Any], key: str, what: str, index: int) -> str:

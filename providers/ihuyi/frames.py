@@ -164,13 +164,17 @@ def summary(content: Any) -> list[list[dict[str, Any]]]:
              for item in frame] for frame in frames_of(content)]
 
 
+INT_OPTION_MAX_DIGITS = 19  # a positive 64-bit integer
+
+
 def int_option(options: Mapping[str, Any], name: str) -> int | None:
     """An integer option (int or digit string), None when absent."""
     value = options.get(name)
     if value is None or value == "":
         return None
-    digits = isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit())
-    if isinstance(value, bool) or not digits or int(value) <= 0:
+    digits = isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()
+                                        and len(value) <= INT_OPTION_MAX_DIGITS)
+    if isinstance(value, bool) or not digits or not 0 < int(value) < 2 ** 63:
         raise InvalidInput(f"options.{name}", f"must be a positive integer, got {shown(value)}")
     return int(value)
 
