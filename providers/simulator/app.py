@@ -2,11 +2,12 @@
 
 Control routes (JSON), for tests, the demo and benchmarks:
   GET    /_sim/health                         {"ok": true}
-  GET    /_sim/requests?endpoint=&offset=&limit=   [{"id","endpoint","app_id","recipients":[…],"at"}]
-  GET    /_sim/stats                          counters, see SimState.stats_json
+  GET    /_sim/requests?endpoint=&offset=&limit=   [{"id","endpoint","app_id","faults":[…],"recipients":[…],"at"}]
+                                             every accepted request, those a fault hit after acceptance too
+  GET    /_sim/stats                          counters, see SimState.stats_json; "faults" met by endpoint
   GET    /_sim/outcomes                       {"by_custom_id": {id: state}, "counts": {state: n}}
   POST   /_sim/balance  {"app_id","balance"}  set a balance (any credential id)
-  GET|POST|DELETE /_sim/faults                read, replace, clear the injected faults
+  GET|POST|DELETE /_sim/faults                read, replace, clear the injected faults (``faults.Faults``)
   POST   /_sim/secret {"app_id","secret_key"} change a credential's secret at the "provider" (the attribute its
                                              vendor names: Emay secretKey, qyxs password, ihuyi api_key)
   POST   /_sim/reset                          forget records, reports, faults, push targets; secrets restored

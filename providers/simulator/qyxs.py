@@ -4,11 +4,10 @@
 action checks userid + account + password.  Sends are recorded in the shared state without custom ids
 (the platform has none), so duplicates are counted by mobile per userid.  Replies (上行) are made here:
 a deterministic ~5% of delivered recipients answer once their report is ready, handed out once each.
-The document names no over-speed answer, so only latency, 5xx and stall-after-accept are injected.
+The document names no over-speed answer, so only latency, 5xx and the faults after acceptance are injected.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections import defaultdict, deque
@@ -24,7 +23,7 @@ from fastapi.responses import Response
 
 from providers.simulator.base import BEIJING, DEFAULT_BALANCE, SimVendor, account_field, account_secret, parse_params
 from providers.simulator.config import SimConfig
-from providers.simulator.faults import add_route
+from providers.simulator.faults import add_route, stall_after_accept
 from providers.simulator.state import RequestRecord, SimState
 
 NAME = "qyxs"
@@ -201,8 +200,7 @@ def qyxs_router(state: SimState) -> APIRouter:
             raise Failed(POOR)
         answer = xml(elements(returnstatus="Success", message="ok", remainpoint=state.balance(userid),
                               taskID=task_id(record), successCounts=len(mobiles)))
-        if state.draw(state.faults.stall_after_accept_rate):
-            await asyncio.sleep(state.faults.stall_s)  # accepted and recorded; the client may time out first
+        await stall_after_accept(state)
         return answer
 
     async def overage(params: dict[str, str], userid: str) -> str:

@@ -3,9 +3,11 @@
 Every method is O(size of its own request): counters and the duplicate set are kept incrementally so a
 benchmark sending millions of recipients never pays for the records already held.  Control-route
 queries (``requests``, ``outcomes``) may walk the records; they are not on the send path.
+The faults themselves (``Faults``) and how a route meets them are ``faults``.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import threading
@@ -15,24 +17,10 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from providers.simulator.config import SimConfig
+from providers.simulator.faults import CURRENT, Faults, current_endpoint
 
-
-class Faults(BaseModel):
-    """Injected faults; every field optional. Rates are probabilities in [0, 1]."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    latency_s: float = Field(0.0, ge=0)
-    error_5xx_rate: float = Field(0.0, ge=0, le=1)
-    over_speed_rate: float = Field(0.0, ge=0, le=1)
-    stall_after_accept_rate: float = Field(0.0, ge=0, le=1)
-    stall_s: float = Field(5.0, ge=0)
-    max_requests_per_s: int | None = Field(None, ge=1)
-    bad_mobiles: list[str] = Field(default_factory=list)
-    seed: int = 0
+HOLD_TICK_S = 0.02  # how often a held answer looks whether the faults were replaced
 
 
 class RequestRecord(NamedTuple):
@@ -89,6 +77,9 @@ class SimState:
         self._request_ids = itertools.count(1)
         self.generation = 0  # bumped by reset, so a push in flight cannot bring old reports back
         self.closing = threading.Event()  # set when the app shuts down: background pushers finish
+        self._faults_version = 0  # bumped whenever the faults are replaced: held answers are released
+        # answers held right now (stall or delay), outliving a reset: token -> (endpoint, record ids, since)
+        self._holding: dict[object, tuple[str, list[int], float]] = {}
         self.reset()
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -112,14 +103,17 @@ class SimState:
             self._duplicates = 0
             self._state_counts: Counter[str] = Counter()
             self._http_5xx = 0
+            self._fault_counts: dict[str, Counter[str]] = defaultdict(Counter)  # fault -> endpoint -> count
+            self._record_faults: dict[int, list[str]] = defaultdict(list)  # accepted request id -> faults met
             self._push_stats: Counter[str] = Counter()
             self._arrivals: dict[str, deque[float]] = defaultdict(deque)
             self._set_faults(Faults())
 
     def _set_faults(self, faults: Faults) -> None:
         self._faults = faults
+        self._faults_version += 1
         self._bad_mobiles = frozenset(faults.bad_mobiles)
-        self._rng = random.Random(faults.seed)
+        self._rngs: dict[str, random.Random] = {}  # one generator per endpoint, made on its first draw
 
     # ---- faults ----------------------------------------------------------------------------------
     @property
@@ -133,16 +127,49 @@ class SimState:
         return self._bad_mobiles
 
     def set_faults(self, faults: Faults) -> None:
-        """Replace the fault set (and re-seed its random generator)."""
+        """Replace the fault set (re-seeding its generators, releasing every held answer)."""
         with self._lock:
             self._set_faults(faults)
 
     def draw(self, rate: float) -> bool:
-        """True with probability `rate`, from the seeded generator."""
+        """True with probability `rate`, from the seeded generator of the endpoint being answered."""
         if rate <= 0:
             return False
+        endpoint = current_endpoint()
         with self._lock:
-            return self._rng.random() < rate
+            rng = self._rngs.get(endpoint)
+            if rng is None:  # a string seed is hashed with SHA-512: the same sequence in every process
+                rng = self._rngs[endpoint] = random.Random(f"{self._faults.seed}:{endpoint}")
+            return rng.random() < rate
+
+    def draw_fault(self, name: str, rate: float) -> bool:
+        """Draw a fault at `rate` (see ``draw``); when it hits, count it (``count_fault``)."""
+        hit = self.draw(rate)
+        if hit:
+            self.count_fault(name)
+        return hit
+
+    def count_fault(self, name: str) -> None:
+        """Count a fault met by the request being answered, by endpoint, and mark the requests it recorded."""
+        note = CURRENT.get()
+        with self._lock:
+            self._fault_counts[name][note.endpoint if note else ""] += 1
+            for record_id in note.record_ids if note else ():
+                self._record_faults[record_id].append(name)
+
+    async def hold_answer(self, seconds: float) -> None:
+        """Hold the answer being made `seconds`, or until the faults are replaced or the simulator reset."""
+        note, token = CURRENT.get(), object()
+        version, deadline = self._faults_version, time.monotonic() + seconds
+        with self._lock:
+            self._holding[token] = (note.endpoint if note else "", list(note.record_ids if note else ()),
+                                    time.monotonic())
+        try:
+            while (left := deadline - time.monotonic()) > 0 and version == self._faults_version:
+                await asyncio.sleep(min(left, HOLD_TICK_S))
+        finally:
+            with self._lock:
+                del self._holding[token]
 
     def admit(self, app_id: str, now: float) -> bool:
         """Sliding one-second window: False when the app already had max_requests_per_s admitted."""
@@ -220,7 +247,14 @@ class SimState:
             seen.update(custom_ids if custom_ids is not None else mobiles)
             self._duplicates += len(mobiles) - (len(seen) - before)
             self._pending[app_id].append([record, 0])
-            return record
+        if (note := CURRENT.get()) is not None:
+            note.record_ids.append(record.id)
+        return record
+
+    def accepted_again(self) -> None:
+        """The request being answered repeats one accepted earlier and gets its answer (ihuyi's request_id)."""
+        if (note := CURRENT.get()) is not None:
+            note.repeated = True
 
     # ---- reports ---------------------------------------------------------------------------------
     def take_reports(self, app_id: str, n: int, *, for_push: bool = False) -> list[ReportRef]:
@@ -274,12 +308,14 @@ class SimState:
         """Accepted requests as JSON objects, optionally for one endpoint."""
         with self._lock:
             records = [r for r in self.records if endpoint is None or r.endpoint == endpoint]
+            faults = {k: list(v) for k, v in self._record_faults.items()}
         end = None if limit is None else offset + limit
         return [
             {
                 "id": r.id,
                 "endpoint": r.endpoint,
                 "app_id": r.app_id,
+                "faults": list(faults.get(r.id, ())),
                 "recipients": [
                     {"mobile": m, "custom_id": r.custom_id(i), "provider_id": r.provider_id(i)}
                     for i, m in enumerate(r.mobiles)
@@ -290,7 +326,9 @@ class SimState:
         ]
 
     def stats_json(self) -> dict:
-        """Counters: accepted by endpoint, refused by code, batch sizes, recipients, duplicates, 5xx, pushes."""
+        """Counters: accepted by endpoint, refused by code, batch sizes, recipients, duplicates, 5xx, pushes;
+        faults met by endpoint, and the answers held right now (how long each has been)."""
+        now = time.monotonic()
         with self._lock:
             return {
                 "accepted_requests": dict(self._accepted),
@@ -299,6 +337,9 @@ class SimState:
                 "accepted_recipients": self._accepted_recipients,
                 "duplicates": self._duplicates,
                 "http_5xx": self._http_5xx,
+                "faults": {name: dict(by_endpoint) for name, by_endpoint in self._fault_counts.items()},
+                "answers_held": [{"endpoint": endpoint, "record_ids": ids, "held_s": round(now - since, 3)}
+                                 for endpoint, ids, since in self._holding.values()],
                 "pushes": dict(self._push_stats),
                 "pending_reports": sum(len(c[0].mobiles) - c[1] for d in self._pending.values() for c in d)
                 + sum(len(d) for d in self._held.values()),

@@ -152,6 +152,14 @@ class Worker:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
+    def freeze(self) -> None:
+        """SIGSTOP the worker and its pool children at once: none of them acts again until `thaw` (or `kill`)."""
+        os.killpg(self.sup.children[f"worker{self.n}"].pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT what `freeze` stopped."""
+        os.killpg(self.sup.children[f"worker{self.n}"].pid, signal.SIGCONT)
+
     def log_text(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.sup.log_dir.glob("*.log")))
 
@@ -250,3 +258,30 @@ def api() -> Iterator:
     from api.app import app
     with TestClient(app) as client:
         yield client
+
+
+def chunk_rows(job_id: int) -> list[dict]:
+    """The job's chunks (every column), in id order."""
+    from sqlalchemy import select
+
+    from models import Chunk, session_scope
+    with session_scope() as session:
+        return [chunk.model_dump() for chunk in session.scalars(select(Chunk).where(Chunk.job_id == job_id)
+                                                                .order_by(Chunk.id))]
+
+
+def message_rows(job_id: int, lo: int = 0, hi: int | None = None) -> list[dict]:
+    """The job's messages with `lo <= seq < hi` (all by default), in seq order."""
+    from sqlalchemy import select
+
+    from models import Message, session_scope
+    query = select(Message).where(Message.job_id == job_id, Message.seq >= lo).order_by(Message.seq)
+    if hi is not None:
+        query = query.where(Message.seq < hi)
+    with session_scope() as session:
+        return [m.model_dump(exclude={"content"}) for m in session.scalars(query)]
+
+
+def held_answers(sim: Sim, endpoint: str) -> list[dict]:
+    """The answers the simulator holds right now (`answer_delay_s`, stalls) on `endpoint`."""
+    return [h for h in sim.get("stats")["answers_held"] if h["endpoint"] == endpoint]

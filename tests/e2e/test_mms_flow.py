@@ -129,6 +129,30 @@ def test_a_stall_after_accept_is_retried_with_the_same_request_id_and_sends_no_p
     assert first_receipt < recorded  # they came early, and waited
 
 
+def test_a_reset_after_accept_is_retried_with_the_same_request_id_and_sends_no_phone_twice(mms, sim):
+    # given ihuyi records each batchSend and then, at 50%, resets the connection instead of answering; the
+    # simulator draws each endpoint's faults from its own generator, and with seed 0 batchSend's first two
+    # requests are reset and its third answered
+    sim.post("faults", {"reset_after_accept_rate": 0.5, "seed": 0})
+    people = mobiles("133", 30)
+    # when
+    job_id = submit(mms, people, content="您的账单已出，请查收", options=OPTIONS)
+    view = wait_done(job_id, timeout_s=30)
+    # then the first try was recorded and dropped, and its two retries carried the same request_id: ihuyi
+    # answered them with the first try's task_id instead of sending again
+    [chunk] = chunks_of(job_id)
+    log = sim.get("ihuyi/requests")
+    assert [e["duplicate"] for e in log] == [False, True, True] and chunk.attempts == 3
+    assert {e["request_id"] for e in log} == {chunk.request_id}
+    assert {e["task_id"] for e in log} == {chunk.provider_task_id}
+    [record] = sim.get("requests", endpoint="/mms/v1/batchSend")
+    assert record["faults"] == ["reset_after_accept"]
+    assert sim.get("stats")["faults"]["reset_after_accept"] == {"/mms/v1/batchSend": 2}
+    # and each phone was accepted once, and its receipt decided its message
+    assert set(sent_phones(sim).values()) == {1} and len(sent_phones(sim)) == 30
+    assert {k: v for k, v in view["counts"].items() if v} == expected_counts(sim)
+
+
 def test_receipts_pushed_twice_change_each_message_once(mms, sim):
     from models import RawReport
     # given every push delivered twice (ihuyi repeats when it missed our `success`)

@@ -5,10 +5,11 @@ import hashlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
@@ -23,6 +24,17 @@ VOICE_KEY = "0123456789abcdef"  # 16 bytes: also an AES-128 key for encrypted pu
 JOIN_KEY = "fedcba9876543210"
 REPORT_DELAY_S = 0.3
 BEIJING = timezone(timedelta(hours=8))
+HELD_LONG_S = 60  # a stall or delay no test waits out: each is released by replacing the faults
+
+
+def eventually(check: Callable[[], Any], what: str, timeout_s: float = 15) -> Any:
+    """Poll `check` until it gives something truthy and return that; fail naming `what` after a generous
+    deadline (a condition, not an elapsed time, so a loaded machine only makes the test slower)."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        time.sleep(0.02)
+    return result
 
 
 def free_port() -> int:
@@ -110,9 +122,10 @@ def sim(sim_server: Sim) -> Sim:
 
 
 class Receiver:
-    """A push receiver answering `answers` in turn (then the last one forever), recording every push."""
+    """A push receiver answering `answers` in turn (then the last one forever), recording every push; with a
+    `gate`, each answer waits until the gate is set (the pusher is held mid-push meanwhile)."""
 
-    def __init__(self, answers: list[str]) -> None:
+    def __init__(self, answers: list[str], gate: threading.Event | None = None) -> None:
         self.answers = list(answers)
         self.pushes: list[tuple[dict[str, str], bytes]] = []
         receiver = self
@@ -121,6 +134,8 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.pushes.append((dict(self.headers), body))
+                if gate is not None:
+                    gate.wait(timeout=30)
                 text = receiver.answers.pop(0) if len(receiver.answers) > 1 else receiver.answers[0]
                 data = text.encode()
                 self.send_response(200)
@@ -150,8 +165,8 @@ class Receiver:
 def receiver_factory() -> Iterator:
     made: list[Receiver] = []
 
-    def make(*answers: str) -> Receiver:
-        made.append(Receiver(list(answers) or ["success"]))
+    def make(*answers: str, gate: threading.Event | None = None) -> Receiver:
+        made.append(Receiver(list(answers) or ["success"], gate))
         return made[-1]
 
     yield make

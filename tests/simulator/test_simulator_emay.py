@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from msgrelay.accounts import parse_accounts
 from providers.simulator import config_from_accounts
 from tests.simulator.conftest import (
-    JOIN_APP, JOIN_KEY, REPORT_DELAY_S, VOICE_APP, VOICE_KEY, Sim, beijing_timestamp, signed,
+    HELD_LONG_S, JOIN_APP, JOIN_KEY, REPORT_DELAY_S, VOICE_APP, VOICE_KEY, Sim, beijing_timestamp, eventually, signed,
 )
 
 M1, M2 = "18001098901", "18001098902"  # the document's example mobiles
@@ -135,7 +136,7 @@ def test_sign_case_latency_bad_body_and_controls(sim: Sim) -> None:
     sim.control("POST", "/_sim/faults", json={"latency_s": 0.2})
     started = time.perf_counter()
     assert sim.post("/voice/getBalance", signed(VOICE_APP, VOICE_KEY, balance=True)).json()["responseCode"] == "SUCCESS"
-    assert time.perf_counter() - started >= 0.2
+    assert time.perf_counter() - started >= 0.2  # a lower bound: a loaded machine only makes it longer
     assert sim.http.post(sim.url + "/_sim/faults", json={"latency": 1}).status_code == 422  # unknown fault
     sim.control("POST", "/_sim/reset")
     assert sim.control("GET", "/_sim/faults").json()["latency_s"] == 0
@@ -205,11 +206,12 @@ def test_join_example_accepted_query_string_and_unicode(sim: Sim) -> None:
 def test_reports_once_after_delay_and_number(sim: Sim) -> None:
     mobiles = [f"139{i:08d}" for i in range(5)]
     ids = ",".join(f"c{i}" for i in range(5))
+    started = time.monotonic()
     sim.voice("/voice/send", mobiles=",".join(mobiles), content="hi", customVoiceIds=ids)
     sim.join("/join/send", **JOIN_EXAMPLE)
-    assert sim.voice("/voice/getReport") == {"code": "SUCCESS", "data": []}  # not before the delay
-    time.sleep(REPORT_DELAY_S + 0.1)
-    first = sim.voice("/voice/getReport", number="3")["data"]
+    first = eventually(lambda: sim.voice("/voice/getReport", number="3")["data"], "the first reports")
+    # not before the delay: a lower bound from before the send, which a loaded machine only makes longer
+    assert time.monotonic() - started >= REPORT_DELAY_S
     rest = sim.voice("/voice/getReport")["data"]
     assert len(first) == 3 and len(rest) == 2 and sim.voice("/voice/getReport")["data"] == []
     outcomes = sim.control("GET", "/_sim/outcomes").json()["by_custom_id"]
@@ -250,10 +252,14 @@ def test_duplicates_and_stats(sim: Sim) -> None:
 def test_500_recipients_fast(sim: Sim) -> None:
     params = dict(mobiles=",".join(f"136{i:08d}" for i in range(500)), content="hi",
                   customVoiceIds=",".join(f"id-{i}" for i in range(500)))
-    sim.voice("/voice/send", **params)  # warm up
-    started = time.perf_counter()
-    assert len(sim.voice("/voice/send", **params)["data"]) == 500
-    assert time.perf_counter() - started < 0.1
+
+    def timed() -> float:
+        started = time.perf_counter()
+        assert len(sim.voice("/voice/send", **params)["data"]) == 500
+        return time.perf_counter() - started
+
+    # the fastest of a few (about 0.02 s when idle): only a machine busy through all of them could fail it
+    assert min(timed() for _ in range(5)) < 0.5
 
 
 def test_faults_5xx_overspeed_rate(sim: Sim) -> None:
@@ -273,13 +279,17 @@ def test_faults_5xx_overspeed_rate(sim: Sim) -> None:
 
 
 def test_fault_stall_after_accept(sim: Sim) -> None:
-    sim.control("POST", "/_sim/faults", json={"stall_after_accept_rate": 1, "stall_s": 1.0})
+    sim.control("POST", "/_sim/faults", json={"stall_after_accept_rate": 1, "stall_s": HELD_LONG_S})
     with pytest.raises(requests.ReadTimeout):
         sim.post("/voice/sendVFCode", signed(VOICE_APP, VOICE_KEY, **VFCODE), timeout=0.3)
-    started = time.perf_counter()  # other requests go on meanwhile
-    assert sim.voice("/voice/getReport")["code"] == "SUCCESS" and time.perf_counter() - started < 0.5
+    # other requests go on meanwhile: answered while the stalled answer is still held
+    assert sim.voice("/voice/getReport")["code"] == "SUCCESS"
     [record] = sim.control("GET", "/_sim/requests").json()
+    [stalled] = sim.control("GET", "/_sim/stats").json()["answers_held"]
+    assert stalled["record_ids"] == [record["id"]] and record["faults"] == ["stall_after_accept"]
     assert record["recipients"][0]["custom_id"] == "10001"
+    sim.control("DELETE", "/_sim/faults")  # releases the stalled answer
+    eventually(lambda: not sim.control("GET", "/_sim/stats").json()["answers_held"], "the stall released")
 
 
 def decrypt(body: bytes, key: str) -> dict:
@@ -291,17 +301,28 @@ def decrypt(body: bytes, key: str) -> dict:
 
 @pytest.mark.parametrize("encrypted", [False, True])
 def test_push(sim: Sim, receiver_factory, encrypted: bool) -> None:
-    receiver = receiver_factory("success")
+    # given a push target that holds the pusher mid-push until the test lets it answer
+    gate = threading.Event()
+    receiver = receiver_factory("success", gate=gate)
     sim.control("POST", "/_sim/push", json={"app_id": VOICE_APP, "url": receiver.url, "encrypted": encrypted})
     sim.voice("/voice/send", **NOTIFY)
     receiver.wait(1)
-    headers, body = receiver.pushes[0]
-    assert headers["appId"] == VOICE_APP
-    payload = decrypt(body, VOICE_KEY) if encrypted else json.loads(body.decode("utf-8"))
-    assert headers["Content-Type"].startswith("application/octet-stream" if encrypted else "application/json")
-    assert payload["code"] == "SUCCESS" and {r["customVoiceId"] for r in payload["data"]} == {"10001", "10002"}
-    time.sleep(0.1)
-    assert sim.voice("/voice/getReport")["data"] == []  # pushed, so not handed out again
+    # when a second request's reports come due while the pusher is busy with the first batch
+    sim.voice("/voice/send", **with_(NOTIFY, customVoiceIds="10003,10004"))
+    time.sleep(REPORT_DELAY_S + 0.1)  # they are ready now (a lower bound from the acceptance)
+    # then getReport hands out none of them: an app with a push target gets its reports pushed
+    assert sim.voice("/voice/getReport")["data"] == []
+    gate.set()
+    receiver.wait(2)
+    pushed = []
+    for headers, body in receiver.pushes:
+        assert headers["appId"] == VOICE_APP
+        assert headers["Content-Type"].startswith("application/octet-stream" if encrypted else "application/json")
+        payload = decrypt(body, VOICE_KEY) if encrypted else json.loads(body.decode("utf-8"))
+        assert payload["code"] == "SUCCESS"
+        pushed += [r["customVoiceId"] for r in payload["data"]]
+    assert sorted(pushed) == ["10001", "10002", "10003", "10004"]  # each report pushed once
+    assert sim.voice("/voice/getReport")["data"] == []
 
 
 def test_push_retried_then_kept_for_get_report(sim: Sim, receiver_factory) -> None:

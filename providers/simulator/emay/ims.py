@@ -8,7 +8,6 @@ request the balance cannot pay for is accepted and its reports say FAIL_BALANCE 
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -21,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from providers.simulator.base import BEIJING
 from providers.simulator.emay.common import Refused, check_auth, emay_apps, require
-from providers.simulator.faults import add_route
+from providers.simulator.faults import add_route, stall_after_accept
 from providers.simulator.state import ReportRef, SimState
 
 MAX_MOBILES = 300
@@ -173,8 +172,7 @@ def ims_router(state: SimState) -> APIRouter:
         assert record is not None
         data = [{"mobile": m, "imsId": record.provider_id(i), "customImsId": record.custom_id(i)}
                 for i, m in enumerate(mobiles)]
-        if state.draw(state.faults.stall_after_accept_rate):
-            await asyncio.sleep(state.faults.stall_s)  # accepted and recorded; the client may time out first
+        await stall_after_accept(state)
         return JSONResponse({"code": "SUCCESS", "data": data[0] if endpoint == SINGLE else data})
 
     async def get_report(body: dict[str, Any]) -> Response:

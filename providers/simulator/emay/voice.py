@@ -7,7 +7,6 @@ client modules.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import time
@@ -20,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from providers.simulator.base import BEIJING, parse_params
 from providers.simulator.emay.common import Refused, check_auth, emay_apps, require
-from providers.simulator.faults import add_route
+from providers.simulator.faults import add_route, stall_after_accept
 from providers.simulator.state import ReportRef, SimState
 
 MAX_MOBILES = 500
@@ -182,7 +181,8 @@ def voice_router(state: SimState) -> APIRouter:
     async def send(params: dict[str, str], endpoint: str, service: str) -> Response:
         app_id = auth(params, service)
         faults = state.faults
-        require(not state.draw(faults.over_speed_rate) and state.admit(app_id, time.monotonic()), "ERROR_OVER_SPEED")
+        require(not state.draw_fault("over_speed", faults.over_speed_rate) and state.admit(app_id, time.monotonic()),
+                "ERROR_OVER_SPEED")
         if service == "voice":
             (mobiles, ids), key = validate_voice_send(endpoint, params, state.bad_mobiles), ""
             outcome = partial(voice_outcome, seed=config.seed)
@@ -199,8 +199,7 @@ def voice_router(state: SimState) -> APIRouter:
             {"mobile": m, id_key: record.provider_id(i), custom_key: record.custom_id(i)}
             for i, m in enumerate(mobiles)
         ]
-        if state.draw(faults.stall_after_accept_rate):
-            await asyncio.sleep(faults.stall_s)  # accepted and recorded; the client may time out first
+        await stall_after_accept(state)
         return JSONResponse({"code": "SUCCESS", "data": data})
 
     async def get_report(params: dict[str, str], service: str) -> Response:

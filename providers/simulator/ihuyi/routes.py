@@ -2,7 +2,8 @@
 
 An independent reading of the document: nothing here is shared with the client modules. The
 document names no error code but "OK"; ours are the keys of CODES. A write (batchSend, templateCreate)
-whose request_id this api_id used in the last 2 hours is not carried out again: it gets the first answer.
+whose request_id this api_id used in the last 2 hours is not carried out again: it gets the first answer (a
+batchSend repeated so counts as accepted again, so the faults after acceptance, ``faults``, hit it too).
 ihuyi-only state lives in ``state`` and is forgotten whenever the shared state is reset.
 
 The request checks are in ``checks``, the pushes in ``push``, the control routes
@@ -11,7 +12,6 @@ Templates are approved `report_delay_s` after creation, unless the title contain
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from providers.simulator.faults import add_route
+from providers.simulator.faults import add_route, stall_after_accept
 from providers.simulator.ihuyi.checks import (
     CODES, MOBILE, SIGN_NAME, Refused, authenticate, check_frames, check_send_time, check_sign_name, check_title,
     require,
@@ -42,9 +42,11 @@ def ihuyi_router(state: SimState) -> APIRouter:
         with ih.lock:
             if (answer := ih.remembered((api_id, request_id))) is not None:
                 ih.log_send(body, answer, duplicate=True)
+                state.accepted_again()
                 return JSONResponse(answer)
         faults = state.faults
-        require(not state.draw(faults.over_speed_rate) and state.admit(api_id, time.monotonic()), "ERROR_OVER_SPEED")
+        require(not state.draw_fault("over_speed", faults.over_speed_rate) and state.admit(api_id, time.monotonic()),
+                "ERROR_OVER_SPEED")
         product = body.get("product_id")
         require(isinstance(product, int) and not isinstance(product, bool) and product in ih.products_of(api_id),
                 "ERROR_PRODUCT_ID")
@@ -62,15 +64,17 @@ def ihuyi_router(state: SimState) -> APIRouter:
             require(template and template.api_id == api_id and template.status() == "approved", "ERROR_TEMPLATE")
             require("sign_name" not in body or SIGN_NAME.fullmatch(str(body["sign_name"])), "ERROR_SIGN_NAME")
         check_send_time(body.get("send_time"))
+        record = None
         with ih.lock:
-            if (answer := ih.remembered((api_id, request_id))) is None:  # else a concurrent twin was accepted first
+            if (answer := ih.remembered((api_id, request_id))) is None:
                 record = state.accept(SEND, api_id, "mms", list(phones), None, lambda p: outcome(p, config.seed))
                 require(record is not None, "ERROR_BALANCE")
                 answer = {"code": "OK", "message": CODES["OK"], "task_id": record.provider_id(0)}
                 ih.remember((api_id, request_id), answer)
-            ih.log_send(body, answer, duplicate=False)
-        if state.draw(faults.stall_after_accept_rate):
-            await asyncio.sleep(faults.stall_s)  # accepted and recorded; the client may time out first
+            else:  # a concurrent twin was accepted first: this one is its repeat
+                state.accepted_again()
+            ih.log_send(body, answer, duplicate=record is None)
+        await stall_after_accept(state)
         return JSONResponse(answer)
 
     async def create_template(body: dict, api_id: str, request_id: str) -> Response:
