@@ -3,6 +3,7 @@ can go wrong ends where the guarantees say."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -141,3 +142,20 @@ def test_an_ambiguous_mms_try_then_failures_end_unknown_not_failed(sim, accounts
     (chunk,) = rows(Chunk, job_id=done.id)
     assert chunk.status == ChunkStatus.UNKNOWN and chunk.ambiguous_at is not None
     assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.UNKNOWN}
+
+
+def test_a_rate_limit_wait_moves_the_chunks_due_time(sim, accounts, settings):
+    # given: an account allowed one request every ten seconds, whose one token is already taken
+    name = f"limited-{time.time_ns()}"  # a bucket of its own
+    limited = {**accounts, name: accounts["voice"].model_copy(update={"name": name, "rate_limit": 0.1})}
+    first, published = submit(limited, name, "notify", mobiles(1), content="您好")
+    assert send_chunk(published[0][0], settings=settings, accounts=limited).action == "done"
+    second, published = submit(limited, name, "notify", mobiles(1), content="您好")
+    before = utcnow()
+    # when
+    outcome = send_chunk(published[0][0], settings=settings, accounts=limited)
+    # then: the task waits (not a try), and the chunk's due time moved with it, so the sweeper leaves it alone
+    (chunk,) = rows(Chunk, job_id=second.id)
+    assert outcome.action == "retry" and 0 < outcome.countdown <= settings.visibility_timeout_s / 4
+    assert chunk.status == ChunkStatus.PENDING and chunk.attempts == 0
+    assert chunk.next_attempt_at >= before + timedelta(seconds=outcome.countdown * 0.9)
