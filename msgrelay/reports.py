@@ -81,12 +81,15 @@ def _apply(session: Session, account: str, raws: Sequence[Row]) -> int:
     """Apply one batch of an account's raw report rows to that account's messages; returns how many matched."""
     customs = [r.custom_id for r in raws if r.custom_id]
     pids = [r.provider_msg_id for r in raws if r.provider_msg_id and not r.custom_id]
-    found = session.execute(
-        select(Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status)
-        .join(Job, Job.id == Message.job_id)
-        .where(Job.account == account,  # an id another account's provider also gave must not settle ours
-               or_(Message.custom_id.in_(customs or [""]), Message.provider_msg_id.in_(pids or [""])))
+    candidates = session.execute(
+        select(Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status).where(
+            or_(Message.custom_id.in_(customs or [""]), Message.provider_msg_id.in_(pids or [""])))
     ).all()
+    # an id another account's provider also gave must not settle ours; filtered here, not joined: a join on the
+    # job's account lets the planner scan every message of the account's jobs instead of the two id indexes
+    ours = set(session.scalars(select(Job.id).where(Job.id.in_({m.job_id for m in candidates} or {0}),
+                                                     Job.account == account)))
+    found = [m for m in candidates if m.job_id in ours]
     by_custom = {m.custom_id: m for m in found}
     by_pid = {m.provider_msg_id: m for m in found if m.provider_msg_id}
     now = utcnow()
