@@ -1,8 +1,8 @@
 """SQLModel tables, engine/session and bulk queries."""
 from models.db import get_engine, is_sqlite, session_scope
-from models.tables import BalanceSnapshot, Chunk, InboundMessage, Job, Message, RawReport, Template, utcnow
+from models.tables import BalanceSnapshot, Chunk, InboundMessage, Job, JobCount, Message, RawReport, Template, utcnow
 
 __all__ = [
-    "BalanceSnapshot", "Chunk", "InboundMessage", "Job", "Message", "RawReport", "Template", "get_engine", "is_sqlite",
-    "session_scope", "utcnow",
+    "BalanceSnapshot", "Chunk", "InboundMessage", "Job", "JobCount", "Message", "RawReport", "Template",
+    "get_engine", "is_sqlite", "session_scope", "utcnow",
 ]

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Numeric, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -161,3 +161,19 @@ class Template(SQLModel, table=True):
     content: Any = Field(default=None, sa_column=Column(JSON))  # frames without media bytes
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JobCount(SQLModel, table=True):
+    """How many messages of a job are in one status: kept by database triggers on `message` (migration 0004).
+
+    PostgreSQL appends one delta row per statement and job/status (no hot row to lock; `compact` folds them);
+    SQLite upserts one row per job and status. Either way a job's count is `sum(n)` over its rows.
+    """
+
+    __tablename__ = "job_count"
+    __table_args__ = (Index("ix_job_count_job", "job_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int
+    status: str = Field(max_length=16)
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))

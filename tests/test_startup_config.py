@@ -20,8 +20,8 @@ from msgrelay.cli.processes import free_port
 CELERY = str(Path(sys.executable).with_name("celery"))
 REFUSE_WITHIN_S = 45  # a refusal takes a few seconds (imports); a process that starts instead runs into this
 # Commands that never read the accounts file: schema, read-only views and job controls (an operator must be able
-# to pause or cancel while fixing the file), and the demo, which writes its own file.
-NO_ACCOUNTS = {"db upgrade", "demo", "job", "jobs", "inbound", "templates", "pause", "resume", "cancel"}
+# to pause or cancel while fixing the file), the counters check (`doctor`), and the demo, which writes its own file.
+NO_ACCOUNTS = {"db upgrade", "demo", "job", "jobs", "inbound", "templates", "pause", "resume", "cancel", "doctor"}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,16 @@ from msgrelay.settings import Settings
 from providers.simulator import config_from_accounts
 from tests.simulator.conftest import serving
 
-pytestmark = pytest.mark.db
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here talks to the database: mark it `db`, so the PostgreSQL pass (`-m "e2e or db"`) runs it
+    (a `pytestmark` in a conftest marks nothing)."""
+    for item in items:
+        if "tests/core/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.db)
+
+
 _names = itertools.count()
 
 ACCOUNTS = """
