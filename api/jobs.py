@@ -16,7 +16,6 @@ from models import Job, Message, session_scope
 from msgrelay import jobs as joblife
 from msgrelay.accounts import get_accounts
 from models.statuses import MessageStatus, PauseReason
-from msgrelay.submit import submit_job
 from msgrelay.upload import read_recipients, submit_stream
 from providers.errors import InvalidInput
 
@@ -108,10 +107,11 @@ def _enqueue(chunks) -> None:
 
 @router.post("/jobs", status_code=202, response_model=JobCreated)
 async def create_job(body: JobIn) -> JobCreated:
-    """Validate and accept a job; the same idempotency_key returns the first job."""
-    recipients = [r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.recipients]
+    """Validate and accept a job; the same idempotency_key returns the first job. The recipients are checked and
+    written in batches (`submit_stream`), so a million of them cost the API no more than their parsed body."""
+    recipients = (r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.recipients)
     done = await run_in_threadpool(
-        submit_job, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
+        submit_stream, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
         enqueue=_enqueue,
     )

@@ -1,20 +1,27 @@
-"""End to end: N recipients through the workers and the simulator, while verification calls go through `otp`.
+"""End to end through the public contract, with the same-run limit beside it.
 
-Prints submit time, time until every recipient is submitted and reported, provider requests per second,
-duplicates seen by the simulator, and the latency of verification calls made during the bulk load.
+One `POST /v1/jobs` of N notify recipients to a running API, an `otp` worker and a `bulk,poll` worker at the
+compose file's concurrency, beat, and the simulator (all on this machine: the simulator shares the CPU).
+Verification calls go through the API before the job (idle) and all through it. Then the same work is done
+bare (``benchmarks.limit``) and `limit / done` is printed with the issue's target beside it.
 
-    python -m benchmarks.bench_send [N] [--latency S]
+    python -m benchmarks.bench_send [N] [--latency S]        (MSGRELAY_BENCH_DB=postgresql for PostgreSQL)
 """
 from __future__ import annotations
 
 import argparse
-import statistics
+import threading
 import time
 
 import requests
 
 from benchmarks.harness import bench_env, group_rss_mb
-from msgrelay.cli.processes import msgrelay_argv, wait_for
+from benchmarks.limit import measure
+from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
+
+CONTENT = "基准测试"
+TARGET_RATIO = 0.5
+OTP_CONCURRENCY, BULK_CONCURRENCY = 2, 8  # docker-compose.yml
 
 
 def main() -> None:
@@ -22,60 +29,120 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int, nargs="?", default=200_000)
     ap.add_argument("--latency", type=float, default=0.05, help="simulated provider round trip, seconds")
-    ap.add_argument("--concurrency", type=int, default=8, help="bulk worker processes")
+    ap.add_argument("--concurrency", type=int, default=BULK_CONCURRENCY, help="bulk worker processes or threads")
+    ap.add_argument("--pool", default="threads", help="the bulk worker's pool: prefork or threads")
     args = ap.parse_args()
     with bench_env(report_delay_s=1.0) as (sup, env, sim_url):
-        sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", "1"), env)
+        api = f"http://127.0.0.1:{free_port()}"
+        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
+        sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY)),
+                  env)
         sup.start("worker-bulk", msgrelay_argv("worker", "--queues", "bulk,poll", "--concurrency",
-                                               str(args.concurrency)), env)
+                                               str(args.concurrency), "--pool", args.pool), env)
         sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(sup.log_dir / "beat-schedule")), env)
         for name in ("worker-otp", "worker-bulk"):
             log = sup.log_dir / f"{name}.log"
             wait_for(lambda: b"ready." in log.read_bytes(), what=name, timeout_s=60)
+        wait_for(lambda: http_ok(api + "/healthz"), what="api")
         requests.post(f"{sim_url}/_sim/faults", json={"latency_s": args.latency}, timeout=5).raise_for_status()
-        from models import get_engine, session_scope
-        from msgrelay.jobs import view_job
-        from tasks import submit
-        print(f"database: {get_engine().dialect.name}")
+        from models import get_engine
+        from msgrelay.accounts import get_accounts
+        database = get_engine().dialect.name
+        groups = {name: sup.children[name].pid for name in ("worker-bulk", "worker-otp", "api")}
 
+        for i in range(3):  # warm up: first connections, first imports
+            verification_call(api, f"1390001{i:04d}")
+        idle = [verification_call(api, f"1390000{i:04d}") for i in range(20)]
+        mobiles = [f"13{i:09d}" for i in range(args.n)]
+        calls = OtpCalls(api)
         started = time.perf_counter()
-        job = submit("voice", "notify", [f"13{i:09d}" for i in range(args.n)], content="基准测试")
+        job = post(api, {"account": "voice", "kind": "notify", "content": CONTENT, "recipients": mobiles})
         t_submit = time.perf_counter() - started
-        otp_latency = []
+        calls.start()
         t_sent = t_done = None
-        bulk_pgid = sup.children["worker-bulk"].pid
-        peak_worker_mb = 0.0
+        peak = dict.fromkeys(groups, 0.0)
         while t_done is None and time.perf_counter() - started < 3600:
-            peak_worker_mb = max(peak_worker_mb, group_rss_mb(bulk_pgid))
-            if len(otp_latency) < 10:  # a verification call every loop while the bulk job runs
-                call_started = time.perf_counter()
-                otp = submit("voice", "vfcode", [f"1370000{len(otp_latency):04d}"], content="123456")
-                wait_for(lambda: _counts(otp.id)["queued"] == 0, what="vfcode sent", timeout_s=120)
-                otp_latency.append(time.perf_counter() - call_started)
-            counts = _counts(job.id)
-            if t_sent is None and counts["queued"] == 0:
+            for name, pgid in groups.items():
+                peak[name] = max(peak[name], group_rss_mb(pgid))
+            view = requests.get(f"{api}/v1/jobs/{job}", timeout=30).json()
+            if t_sent is None and view["counts"]["queued"] == 0:
                 t_sent = time.perf_counter() - started
-            with session_scope() as session:
-                if view_job(session, job.id).status == "done":
-                    t_done = time.perf_counter() - started
-            time.sleep(0.5)
-        stats = requests.get(f"{sim_url}/_sim/stats", timeout=10).json()
-        print(f"recipients {args.n:,}  provider latency {args.latency * 1000:.0f} ms  bulk processes {args.concurrency}")
-        print(f"submit (validate + write + enqueue): {t_submit:.2f}s")
-        print(f"all submitted to the provider: {t_sent:.1f}s  ({args.n / t_sent:,.0f} recipients/s, "
-              f"{stats['accepted_requests'].get('/voice/send', 0) / t_sent:.1f} requests/s)")
-        print(f"all reported, job done: {t_done:.1f}s")
-        print(f"simulator: {stats['accepted_recipients']:,} recipients accepted, {stats['duplicates']} duplicates")
-        print(f"bulk worker (main + {args.concurrency} pool processes) peak RSS: {peak_worker_mb:.0f} MB")
-        print(f"verification calls during the load: median {statistics.median(otp_latency) * 1000:.0f} ms, "
-              f"max {max(otp_latency) * 1000:.0f} ms (submit to provider-accepted)")
+            if view["status"] == "done":
+                t_done = time.perf_counter() - started
+            time.sleep(0.25)
+        calls.stop()
+        stats = requests.get(f"{sim_url}/_sim/stats", timeout=30).json()
+        duplicates = stats["duplicates"]
+        limit = measure(get_accounts()["bare"], "notify", CONTENT, mobiles, batch=500, concurrency=args.concurrency,
+                        url=str(get_engine().url.render_as_string(hide_password=False)))
+        ratio = limit.total_s / t_done
+        print(f"database: {database}; provider latency {args.latency * 1000:.0f} ms; bulk {args.concurrency} "
+              f"({args.pool}) + otp {OTP_CONCURRENCY} processes; the simulator, Redis and the database share this machine's CPU")
+        print("| recipients | submit | all sent | all reported (job done) | same-run limit | limit / done "
+              "| worker RSS (bulk, otp) | API RSS |")
+        print("|---|---|---|---|---|---|---|---|")
+        print(f"| {args.n:,} | {t_submit:.1f} s | {t_sent:.1f} s | {t_done:.1f} s | {limit.total_s:.1f} s "
+              f"| {ratio:.3f} (target ≥ {TARGET_RATIO}) | {peak['worker-bulk']:.0f} MB, {peak['worker-otp']:.0f} MB "
+              f"(target ≤ 300 each) | {peak['api']:.0f} MB (target ≤ 200) |")
+        print(f"limit parts: bare sends {limit.send_s:.1f} s, bare report drain {limit.drain_s:.1f} s, "
+              f"COPY of message/answer/report rows {limit.copy_s:.1f} s")
+        print(f"reports applied after the last send: {args.n / max(t_done - t_sent, 1e-9):,.0f}/s on average")
+        print(f"verification calls, POST to provider-accepted: idle p50 {pct(idle, 50):.0f} ms p99 "
+              f"{pct(idle, 99):.0f} ms; during the job ({len(calls.latencies)} calls) p50 "
+              f"{pct(calls.latencies, 50):.0f} ms p99 {pct(calls.latencies, 99):.0f} ms "
+              f"(target ≤ 200 ms and ≤ 2× idle p99 = {2 * pct(idle, 99):.0f} ms)")
+        print(f"simulator: {stats['accepted_recipients']:,} recipients accepted (job + bare + verification), "
+              f"{duplicates} duplicates")
 
 
-def _counts(job_id: int) -> dict:
-    from models import session_scope
-    from msgrelay.jobs import message_counts
-    with session_scope() as session:
-        return message_counts(session, job_id)
+def post(api: str, body: dict) -> int:
+    """POST /v1/jobs; the job id."""
+    resp = requests.post(f"{api}/v1/jobs", json=body, timeout=600)
+    resp.raise_for_status()
+    return resp.json()["id"]
+
+
+def verification_call(api: str, mobile: str) -> float:
+    """Seconds from POST /v1/jobs of one vfcode to its message leaving `queued` (polled every 5 ms)."""
+    started = time.perf_counter()
+    job = post(api, {"account": "voice", "kind": "vfcode", "content": "123456", "recipients": [mobile]})
+    while time.perf_counter() - started < 120:
+        if requests.get(f"{api}/v1/jobs/{job}", timeout=30).json()["counts"]["queued"] == 0:
+            return (time.perf_counter() - started) * 1000
+        time.sleep(0.005)
+    raise TimeoutError(f"verification call {job} not sent in 120 s")
+
+
+class OtpCalls:
+    """Verification calls one after another (a pause of 0.2 s between) while the bulk job runs."""
+
+    def __init__(self, api: str) -> None:
+        self.api, self.latencies, self._stop = api, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        """Begin calling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the call in flight."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            self.latencies.append(verification_call(self.api, f"1370{i:07d}"))
+            i += 1
+            self._stop.wait(0.2)
+
+
+def pct(values: list[float], p: int) -> float:
+    """The p-th percentile (nearest rank); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 if __name__ == "__main__":

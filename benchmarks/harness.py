@@ -16,6 +16,14 @@ provider = "emay_voice"
 base_url = "{sim}"
 app_id = "EUCP-EMY-BENCH-VOICE"
 secret_key = "0123456789abcdef"
+
+# the same-run limit's bare client (benchmarks.limit): its own appId, so the simulator counts it apart
+[accounts.bare]
+provider = "emay_voice"
+base_url = "{sim}"
+app_id = "EUCP-EMY-BENCH-BARE"
+secret_key = "0123456789abcdef"
+poll_reports = false  # drained by the bare client, not by msgrelay
 """
 
 

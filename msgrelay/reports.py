@@ -8,15 +8,17 @@ the account, that chunk's request was the task, and its messages learn their ids
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from datetime import timedelta
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, RawReport, session_scope, utcnow
-from models.bulk import clip, insert_rows, storable, update_by_id, update_messages_by_id
+from models.bulk import apply_reports, clip, find_messages, insert_rows, storable, update_by_id, update_messages_by_id
 from models.db import ping
 from models.statuses import ChunkStatus, MessageStatus
 from msgrelay.accounts import Account
@@ -31,27 +33,66 @@ from providers.registry import get_provider
 #: a report may turn these into its own status; `expired` only means "no report came in time"
 UPDATABLE = [MessageStatus.QUEUED, MessageStatus.SUBMITTED, MessageStatus.UNKNOWN, MessageStatus.EXPIRED]
 MAX_PAGES_PER_POLL = 200
+BATCH_REPORTS = 5000  # reports settled in one transaction (several pages)
+log = logging.getLogger(__name__)
 REMATCH_WINDOW = timedelta(hours=6)
 
 
 RAW_COLUMNS = ("account", "provider", "source", "provider_msg_id", "custom_id", "mobile", "status", "state", "desc",
-               "reported_at", "payload", "received_at", "matched")
+               "reported_at", "payload", "received_at", "matched", "message_id")
 
 
-def store_raw(session: Session, account: Account, reports: Sequence[Report], source: str) -> list[int]:
-    """Insert the reports exactly as received (COPY on PostgreSQL); returns their ids (in order)."""
-    if not reports:
-        return []
+def store_raw(session: Session, account: Account, reports: Sequence[Report], source: str,
+              message_ids: Sequence[int | None] | None = None) -> None:
+    """Insert the reports exactly as received (COPY on PostgreSQL), each with the message it settled, if any."""
     now = utcnow()
+    settled = message_ids if message_ids is not None else [None] * len(reports)
     insert_rows(session, RawReport.__table__, RAW_COLUMNS, (
         (account.name, account.provider, source, clip(r.provider_msg_id, 64), clip(r.custom_id, 64),
          clip(r.mobile, 32), str(r.status), clip(r.state or "", 64), clip(r.desc or "", 255) or None, r.reported_at,
-         storable(dict(r.raw)), now, False)
-        for r in reports))
-    # this batch's rows are the account's unmatched ones stamped with this very microsecond
-    return list(session.scalars(select(RawReport.id).where(
-        RawReport.matched.is_(False), RawReport.received_at == now, RawReport.account == account.name,
-    ).order_by(RawReport.id)))
+         dict(r.raw), now, mid is not None, mid)  # JSON as received: bulk.json_text makes it storable
+        for r, mid in zip(reports, settled)))
+
+
+def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | None]:
+    """Apply reports (or raw report rows: anything with custom_id, provider_msg_id, status, state, desc and
+    reported_at), in order, to the account's messages; returns the message each one matched (None: not yet
+    recorded, e.g. a report that came before its submission was written)."""
+    customs = list({clip(r.custom_id, 64) for r in items if r.custom_id})
+    pids = list({clip(r.provider_msg_id, 64) for r in items if r.provider_msg_id and not r.custom_id})
+    candidates = find_messages(session, customs, pids)
+    # an id another account's provider also gave must not settle ours; filtered here, not joined: a join on the
+    # job's account lets the planner scan every message of the account's jobs instead of the two id indexes
+    ours = set(session.scalars(select(Job.id).where(Job.id.in_({m[1] for m in candidates} or {0}),
+                                                     Job.account == account)))
+    by_custom, by_pid = {}, {}
+    for m in candidates:
+        if m[1] in ours:
+            by_custom[m[2]] = m
+            if m[3]:
+                by_pid[m[3]] = m
+    now = utcnow()
+    current: dict[int, str] = {}
+    changes: dict[int, tuple] = {}
+    jobs: set[int] = set()
+    settled: list[int | None] = []
+    for r in items:
+        msg = by_custom.get(clip(r.custom_id, 64)) if r.custom_id else by_pid.get(clip(r.provider_msg_id, 64))
+        settled.append(None if msg is None else msg[0])
+        if msg is None:
+            continue
+        status = current.get(msg[0], msg[4])
+        if status not in UPDATABLE:
+            continue  # final already: the first final report stays the truth
+        # an unrecognised state keeps the provider's words and the status (None: whatever it is when written)
+        new = None if r.status == MessageStatus.UNKNOWN else str(r.status)
+        current[msg[0]] = new or status
+        changes[msg[0]] = (msg[0], new, clip(r.state, 64), clip(r.desc, 255), r.reported_at or now)
+        if new is not None:
+            jobs.add(msg[1])
+    apply_reports(session, list(changes.values()), now=now, updatable=UPDATABLE)
+    finalize_jobs(session, jobs)
+    return settled
 
 
 def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, account: str | None = None) -> int:
@@ -67,58 +108,33 @@ def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, acc
         query = query.where(RawReport.id.in_(ids))
     else:
         query = query.where(RawReport.account == account, RawReport.received_at > utcnow() - REMATCH_WINDOW)
-    applied = 0
     by_account: dict[str, list[Row]] = defaultdict(list)
     for raw in session.execute(query.order_by(RawReport.id).limit(20_000)).all():
         by_account[raw.account].append(raw)
+    matched = []
     for acct, raws in by_account.items():
-        for start in range(0, len(raws), 500):
-            applied += _apply(session, acct, raws[start:start + 500])
-    return applied
-
-
-def _apply(session: Session, account: str, raws: Sequence[Row]) -> int:
-    """Apply one batch of an account's raw report rows to that account's messages; returns how many matched."""
-    customs = [r.custom_id for r in raws if r.custom_id]
-    pids = [r.provider_msg_id for r in raws if r.provider_msg_id and not r.custom_id]
-    candidates = session.execute(
-        select(Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status).where(
-            or_(Message.custom_id.in_(customs or [""]), Message.provider_msg_id.in_(pids or [""])))
-    ).all()
-    # an id another account's provider also gave must not settle ours; filtered here, not joined: a join on the
-    # job's account lets the planner scan every message of the account's jobs instead of the two id indexes
-    ours = set(session.scalars(select(Job.id).where(Job.id.in_({m.job_id for m in candidates} or {0}),
-                                                     Job.account == account)))
-    found = [m for m in candidates if m.job_id in ours]
-    by_custom = {m.custom_id: m for m in found}
-    by_pid = {m.provider_msg_id: m for m in found if m.provider_msg_id}
-    now = utcnow()
-    changes, matched, jobs = {}, [], set()
-    for raw in raws:
-        msg = by_custom.get(raw.custom_id) if raw.custom_id else by_pid.get(raw.provider_msg_id)
-        if msg is None:
-            continue  # not recorded yet (report before submission): matched on a later poll
-        matched.append({"id": raw.id, "matched": True, "message_id": msg.id})
-        current = changes.get(msg.id, {}).get("status", msg.status)
-        if current in UPDATABLE and raw.status != MessageStatus.UNKNOWN:
-            changes[msg.id] = {"id": msg.id, "status": raw.status, "provider_state": raw.state,
-                               "provider_desc": raw.desc, "reported_at": raw.reported_at or now, "updated_at": now}
-            jobs.add(msg.job_id)
-        elif current in UPDATABLE:  # an unrecognised state: keep the provider's words, status unchanged
-            changes[msg.id] = {"id": msg.id, "status": current, "provider_state": raw.state,
-                               "provider_desc": raw.desc, "reported_at": raw.reported_at or now, "updated_at": now}
-    update_messages_by_id(session, list(changes.values()))
+        matched += [{"id": raw.id, "matched": True, "message_id": mid}
+                    for raw, mid in zip(raws, settle(session, acct, raws)) if mid is not None]
     update_by_id(session, RawReport, matched)
-    finalize_jobs(session, jobs)
     return len(matched)
 
 
 def ingest(account: Account, reports: Sequence[Report], source: str) -> int:
-    """Store raw reports (committed first), then match them; returns how many matched."""
+    """Settle the reports and store them with what each settled, in one transaction; returns how many matched.
+    If settling fails, the reports are stored unmatched (a report is handed out once: never lose one) and the
+    next poll's rematch tries again; if storing fails too, the caller keeps them (the spool, the push's 5xx)."""
+    if not reports:
+        return 0
+    try:
+        with session_scope() as session:
+            settled = settle(session, account.name, reports)
+            store_raw(session, account, reports, source, settled)
+            return sum(mid is not None for mid in settled)
+    except Exception:
+        log.exception("account %s: settling %d reports failed; storing them unmatched", account.name, len(reports))
     with session_scope() as session:
-        ids = store_raw(session, account, reports, source)
-    with session_scope() as session:
-        return match_reports(session, ids)
+        store_raw(session, account, reports, source)
+    return 0
 
 
 def learn_task_ids(session: Session, account: Account, *, window: timedelta = REMATCH_WINDOW) -> int:
@@ -195,14 +211,11 @@ def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
         ping()  # the database is down: fetch nothing (the provider keeps what is not fetched)
         spool = Spool(account.name, "reports")
         sizes = spool.drain(provider.parse_reports, store)  # pages an earlier poll kept but could not store
-        for _ in range(MAX_PAGES_PER_POLL):
-            spool.keep(http_send(account.base_url, provider.build_report_query(account, utcnow()), sending=False,
-                                 read_timeout_s=settings.http_read_timeout_s))
-            page = spool.drain(provider.parse_reports, store)
-            sizes += page
-            lock.extend(30, replace_ttl=True)
-            if not page or page[-1] < provider.report_page_size:
-                break
+        sizes += spool.pull(
+            lambda: http_send(account.base_url, provider.build_report_query(account, utcnow()), sending=False,
+                              read_timeout_s=settings.http_read_timeout_s),
+            provider.parse_reports, store, pages=MAX_PAGES_PER_POLL, page_size=provider.report_page_size,
+            batch_items=BATCH_REPORTS, after_page=lambda: lock.extend(30, replace_ttl=True))
         matched += rematch(account)  # reports that came before their submission was recorded
     finally:
         try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from providers.base import HttpResponse
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
+PAGES_AHEAD = 4  # answers fetched (and kept) ahead of the batch being stored
 
 
 class Spool:
@@ -44,13 +47,79 @@ class Spool:
         sizes: list[int] = []
         while (raw := self.client.lindex(self.key, 0)) is not None:
             kept = json.loads(raw)
-            try:
-                items = parse(HttpResponse(kept["status"], kept["text"], kept.get("headers") or {}))
-            except ProviderError as exc:
-                log.warning("%s: a kept answer is no page of items (%s): dropped", self.key, exc.code)
-                items = None
+            items = self._parse(parse, HttpResponse(kept["status"], kept["text"], kept.get("headers") or {}))
             if items is not None:
                 store(items)
                 sizes.append(len(items))
             self.client.lpop(self.key)
         return sizes
+
+    def pull(self, fetch: Callable[[], HttpResponse], parse: Callable[[HttpResponse], Sequence[Any]],
+             store: Callable[[Sequence[Any]], Any], *, pages: int, page_size: int, batch_items: int,
+             after_page: Callable[[], Any] = lambda: None) -> list[int]:
+        """Fetch up to `pages` answers until a short one, keeping each before it is parsed, and store their items
+        in batches (one transaction for the pages that arrived while the last one was written, `batch_items` at
+        most), dropping the answers of a batch once it is stored; returns the number of items of each answer. A
+        thread fetches (and keeps) the next pages while a batch is being written. Call with the spool drained; a
+        failure to store leaves what is kept for the next poll."""
+        ahead: queue.Queue = queue.Queue(maxsize=PAGES_AHEAD)
+        stop = threading.Event()
+
+        def fetcher() -> None:
+            try:
+                for _ in range(pages):
+                    if stop.is_set():
+                        return
+                    response = fetch()
+                    self.keep(response)
+                    items = self._parse(parse, response)
+                    ahead.put(("page", items))
+                    if items is None or len(items) < page_size:
+                        break
+                ahead.put(("end", None))
+            except BaseException as exc:  # handed to the storing thread, which raises it
+                ahead.put(("error", exc))
+
+        thread = threading.Thread(target=fetcher, name=f"fetch {self.key}", daemon=True)
+        thread.start()
+        sizes: list[int] = []
+        batch: list[Any] = []
+        kept = 0
+        try:
+            while (got := ahead.get())[0] == "page":
+                kept += 1
+                if got[1]:
+                    batch += got[1]
+                    sizes.append(len(got[1]))
+                after_page()
+                # write as soon as no further page is waiting (or the batch is full): batches grow only while
+                # the database is the slower side, and nothing fetched waits on the next round trip
+                if len(batch) >= batch_items or ahead.empty():
+                    self._store(store, batch, kept)
+                    batch, kept = [], 0
+            if kept:  # what came before the end, or before a failure to fetch or keep (Redis gone): store it
+                self._store(store, batch, kept)
+            if got[0] == "error":
+                raise got[1]
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a fetcher waiting to hand over a page
+                try:
+                    ahead.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+        return sizes
+
+    def _store(self, store: Callable[[Sequence[Any]], Any], items: Sequence[Any], answers: int) -> None:
+        """Store the items of the `answers` oldest kept answers, then drop those answers."""
+        if items:
+            store(items)
+        self.client.ltrim(self.key, answers, -1)
+
+    def _parse(self, parse: Callable[[HttpResponse], Sequence[Any]], response: HttpResponse) -> Sequence[Any] | None:
+        """The answer's items, or None for an answer that is no page of items (logged; it is dropped)."""
+        try:
+            return parse(response)
+        except ProviderError as exc:
+            log.warning("%s: a kept answer is no page of items (%s): dropped", self.key, exc.code)
+            return None

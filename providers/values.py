@@ -31,7 +31,7 @@ class HttpResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per recipient: a million of them in a big job
 class Recipient:
     """One recipient of a chunk; `content` is set for per-recipient content."""
 
@@ -50,7 +50,7 @@ class SendSpec:
     send_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per recipient: a million of them in a big job
 class Accepted:
     """A recipient the provider accepted, with the id it gave; `task_id` when the provider ids whole requests.
 
@@ -76,7 +76,7 @@ class Inbound:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per recipient: a million of them in a big job
 class Report:
     """One delivery report, normalised, with the provider's own state, text and raw record."""
 
