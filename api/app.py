@@ -157,7 +157,24 @@ def create_app() -> FastAPI:
         from api.metrics import render
         return PlainTextResponse(render(), media_type="text/plain; version=0.0.4")
 
+    app.openapi = lambda: openapi_with_bodies(app)
     return app
+
+
+def openapi_with_bodies(app: FastAPI) -> dict:
+    """The app's OpenAPI, with the schemas of the bodies that routes read themselves (`JobIn` of POST /v1/jobs,
+    read as a stream when big) in its components, where their `openapi_extra` points."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from api.jobs import JobIn
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        own = JobIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(own.pop("$defs", {}))
+        components["JobIn"] = own
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 app = create_app()

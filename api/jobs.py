@@ -4,19 +4,22 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WrapValidator, field_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator,
+                      field_validator)
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from api.inputs import Offset, RowId, StorableBody, answers, recipient_errors
+from api.job_body import STREAM_ABOVE_BYTES, batch_checker, is_json, outline, parse_whole, recipients_of, validated
 from models import Job, Message, session_scope
 from msgrelay import jobs as joblife
 from msgrelay.accounts import get_accounts
 from models.statuses import MessageStatus, PauseReason
-from msgrelay.upload import read_recipients, submit_stream
+from msgrelay.submit import submit_job
+from msgrelay.upload import BATCH_ROWS, read_recipients, submit_stream
 from providers.errors import InvalidInput
 
 #: an option's value is at most this long: no provider option comes near it, and a digit string this short is
@@ -105,13 +108,35 @@ def _enqueue(chunks) -> None:
     enqueue_chunks(chunks)
 
 
-@router.post("/jobs", status_code=202, response_model=JobCreated)
-async def create_job(body: JobIn) -> JobCreated:
-    """Validate and accept a job; the same idempotency_key returns the first job. The recipients are checked and
-    written in batches (`submit_stream`), so a million of them cost the API no more than their parsed body."""
-    recipients = (r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.recipients)
+#: the request body of POST /v1/jobs in OpenAPI: the route reads its body itself (`api.job_body`)
+JOB_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/JobIn"}}}},
+    "responses": {"422": {"description": "Validation Error", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}}}
+RECIPIENTS_LIST = TypeAdapter(Annotated[list[str | RecipientIn], WrapValidator(_one_shape)])
+
+
+@router.post("/jobs", status_code=202, response_model=JobCreated, openapi_extra=JOB_BODY_DOC)
+async def create_job(request: Request) -> JobCreated:
+    """Validate and accept a job (body: `JobIn`); the same idempotency_key returns the first job. A job of one
+    batch or less goes the short way (`submit_job`: fewest statements, for verification calls); a bigger one is
+    checked and written in batches (`submit_stream`), and a body over a megabyte is read as a stream, so a million
+    recipients cost the API little more than the body's bytes."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type")
+    shape = outline(raw) if len(raw) > STREAM_ABOVE_BYTES and is_json(content_type) else None
+    if shape is not None and shape[1] > BATCH_ROWS:
+        fields, _ = shape
+        body = validated(JobIn, {**fields, "recipients": ["0"]})  # every rule but the recipients' own
+        recipients: Any = recipients_of(raw, batch_checker(RECIPIENTS_LIST, [0]))
+        submit = submit_stream
+    else:
+        body = validated(JobIn, parse_whole(raw, content_type))
+        recipients = [r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.recipients]
+        submit = submit_stream if len(recipients) > BATCH_ROWS else submit_job
+    del raw
     done = await run_in_threadpool(
-        submit_stream, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
+        submit, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
         enqueue=_enqueue,
     )

@@ -32,15 +32,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def group_rss_mb(pgid: int) -> float:
-    """Resident memory of every process in a process group (a worker and its pool), in MB, from /proc."""
+def group_rss_mb(pgid: int, field: str = "VmRSS") -> float:
+    """Resident memory of every process in a process group (a worker and its pool), in MB, from /proc;
+    `field="VmHWM"` gives each process's peak instead (what sampling every quarter second may miss)."""
     total_kb = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) == pgid:  # field 5 of stat: the process group id
                 for line in (stat.parent / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(f"{field}:"):
                         total_kb += int(line.split()[1])
         except (OSError, ValueError, IndexError):  # gone meanwhile
             continue

@@ -18,7 +18,7 @@ from sqlalchemy import Row, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, RawReport, session_scope, utcnow
-from models.bulk import apply_reports, clip, find_messages, insert_rows, storable, update_by_id, update_messages_by_id
+from models.bulk import apply_reports, clip, find_messages, insert_rows, update_by_id, update_messages_by_id
 from models.db import ping
 from models.statuses import ChunkStatus, MessageStatus
 from msgrelay.accounts import Account

@@ -91,16 +91,16 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
                 request_id = None  # every earlier try was refused: a new id is safe
         if request_id is None:  # one id for the chunk's life in the window: every retry reuses it
             request_id, request_id_at = uuid.uuid4().hex, now
+    ids: dict[str, int] = {}  # custom id → message id, for writing the answer without another query
+    batch: list[Recipient] = []
     with session_scope() as session:
-        batch = [
-            Recipient(mobile=m, custom_id=c, content=t)
-            for m, c, t in session.execute(
-                select(Message.mobile, Message.custom_id, Message.content)
+        for mid, m, c, t in session.execute(
+                select(Message.id, Message.mobile, Message.custom_id, Message.content)
                 .where(Message.job_id == job.id, Message.seq >= chunk.lo, Message.seq < chunk.hi,
                        Message.status == MessageStatus.QUEUED)
-                .order_by(Message.seq)
-            )
-        ]
+                .order_by(Message.seq)):
+            batch.append(Recipient(mobile=m, custom_id=c, content=t))
+            ids[c] = mid
     spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
     request, not_built = None, None
     if batch and not forgotten:
@@ -149,9 +149,6 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
     with session_scope() as session:
         by_custom = {a.custom_id: a for a in accepted if a.custom_id}
         by_mobile = {a.mobile: a for a in accepted}
-        ids = dict(session.execute(
-            select(Message.custom_id, Message.id).where(Message.custom_id.in_([r.custom_id for r in batch]))
-        ).all())
         sent_at = utcnow()
         results = []
         for r in batch:
