@@ -1,6 +1,7 @@
-"""Reports applied per second: from drained pages (the provider's JSON, as the spool keeps it) to committed
-message statuses, with no HTTP in between. One job of N submitted messages; its reports in pages of 1,000
-(Emay voice's getReport), settled by `msgrelay.reports.ingest` in batches of `BATCH_REPORTS`.
+"""Reports applied per second: from drained pages (the provider's JSON) to committed message statuses, with no
+HTTP in between. One job of N submitted messages; its reports in pages of 1,000 (Emay voice's getReport), taken
+by the poll's own `Spool.pull` (kept in Redis, parsed, settled by `msgrelay.reports.ingest` in batches of at most
+`BATCH_REPORTS`), as a poll does.
 
     python -m benchmarks.bench_reports [N]            (MSGRELAY_BENCH_DB=postgresql for PostgreSQL)
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -27,6 +29,7 @@ def main(n: int) -> None:
         from models.counts import job_counts
         from msgrelay.accounts import get_accounts
         from msgrelay.reports import BATCH_REPORTS, ingest
+        from msgrelay.spool import Spool
         from providers.registry import get_provider
         account = get_accounts()["voice"]
         provider = get_provider(account.provider)
@@ -46,15 +49,21 @@ def main(n: int) -> None:
             for i in range(start, min(n, start + 1000))]}), {}) for start in range(0, n, 1000)]
         print(f"database: {get_engine().dialect.name}; {n:,} reports in {len(pages)} pages, "
               f"{BATCH_REPORTS:,} a transaction")
-        started = time.perf_counter()
-        batch: list = []
         matched = 0
-        for page in pages:
-            batch += provider.parse_reports(page)
-            if len(batch) >= BATCH_REPORTS:
-                matched += ingest(account, batch, "poll")
-                batch = []
-        matched += ingest(account, batch, "poll") if batch else 0
+        counting = threading.Lock()
+
+        def store(reports: list) -> None:  # the spool's writer threads call it, several at once
+            nonlocal matched
+            n = ingest(account, reports, "poll")
+            with counting:
+                matched += n
+
+        pages.append(HttpResponse(200, json.dumps({"code": "SUCCESS", "data": []}), {}))  # the short page
+        answers = iter(pages)
+        started = time.perf_counter()
+        Spool(account.name, "reports").pull(lambda: next(answers), provider.parse_reports, store,
+                                            pages=len(pages), page_size=provider.report_page_size,
+                                            batch_items=BATCH_REPORTS)
         took = time.perf_counter() - started
         with session_scope() as session:
             open_left = session.scalar(select(func.count()).select_from(Message).where(

@@ -9,6 +9,7 @@ the account, that chunk's request was the task, and its messages learn their ids
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -202,10 +203,13 @@ def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
     if not lock.acquire():
         return {"fetched": 0, "matched": 0, "locked": 1}
     matched = 0
+    counting = threading.Lock()
 
-    def store(reports: Sequence[Report]) -> None:
+    def store(reports: Sequence[Report]) -> None:  # called by the spool's writer threads, several at once
         nonlocal matched
-        matched += ingest(account, reports, "poll")
+        n = ingest(account, reports, "poll")
+        with counting:
+            matched += n
 
     try:
         ping()  # the database is down: fetch nothing (the provider keeps what is not fetched)

@@ -12,6 +12,8 @@ import json
 import logging
 import queue
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +25,7 @@ from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 PAGES_AHEAD = 4  # answers fetched (and kept) ahead of the batch being stored
+WRITERS = 2  # batches stored at once, each in its own transaction
 
 
 class Spool:
@@ -60,8 +63,9 @@ class Spool:
         """Fetch up to `pages` answers until a short one, keeping each before it is parsed, and store their items
         in batches (one transaction for the pages that arrived while the last one was written, `batch_items` at
         most), dropping the answers of a batch once it is stored; returns the number of items of each answer. A
-        thread fetches (and keeps) the next pages while a batch is being written. Call with the spool drained; a
-        failure to store leaves what is kept for the next poll."""
+        thread fetches (and keeps) the next pages while batches are being written by `WRITERS` threads: `store` is
+        called from several threads at once. Call with the spool drained; a failure to store leaves what is kept
+        for the next poll."""
         ahead: queue.Queue = queue.Queue(maxsize=PAGES_AHEAD)
         stop = threading.Event()
 
@@ -82,6 +86,7 @@ class Spool:
 
         thread = threading.Thread(target=fetcher, name=f"fetch {self.key}", daemon=True)
         thread.start()
+        writers = _Writers(self, store, WRITERS)
         sizes: list[int] = []
         batch: list[Any] = []
         kept = 0
@@ -92,16 +97,18 @@ class Spool:
                     batch += got[1]
                     sizes.append(len(got[1]))
                 after_page()
-                # write as soon as no further page is waiting (or the batch is full): batches grow only while
-                # the database is the slower side, and nothing fetched waits on the next round trip
-                if len(batch) >= batch_items or ahead.empty():
-                    self._store(store, batch, kept)
+                # write as soon as no further page is waiting and a writer is free (or the batch is full):
+                # batches grow only while the database is the slower side
+                if len(batch) >= batch_items or (ahead.empty() and writers.free()):
+                    writers.submit(batch, kept)
                     batch, kept = [], 0
             if kept:  # what came before the end, or before a failure to fetch or keep (Redis gone): store it
-                self._store(store, batch, kept)
+                writers.submit(batch, kept)
+            writers.close()
             if got[0] == "error":
                 raise got[1]
         finally:
+            writers.close()
             stop.set()
             while thread.is_alive():  # unblock a fetcher waiting to hand over a page
                 try:
@@ -110,11 +117,6 @@ class Spool:
                     pass
         return sizes
 
-    def _store(self, store: Callable[[Sequence[Any]], Any], items: Sequence[Any], answers: int) -> None:
-        """Store the items of the `answers` oldest kept answers, then drop those answers."""
-        if items:
-            store(items)
-        self.client.ltrim(self.key, answers, -1)
 
     def _parse(self, parse: Callable[[HttpResponse], Sequence[Any]], response: HttpResponse) -> Sequence[Any] | None:
         """The answer's items, or None for an answer that is no page of items (logged; it is dropped)."""
@@ -123,3 +125,55 @@ class Spool:
         except ProviderError as exc:
             log.warning("%s: a kept answer is no page of items (%s): dropped", self.key, exc.code)
             return None
+
+
+class _Writers:
+    """Batches of a spool's items stored by up to `n` threads at once (each its own transaction); the answers of
+    a batch leave the spool only once it and every batch before it are stored, so a failure leaves it and all
+    that came after it kept (stored again by the next poll: settling a report twice changes nothing)."""
+
+    def __init__(self, spool: Spool, store: Callable[[Sequence[Any]], Any], n: int) -> None:
+        self.spool, self.store, self.n = spool, store, n
+        self.pool = ThreadPoolExecutor(n, thread_name_prefix=f"store {spool.key}")
+        self.inflight: deque[tuple[Future, int]] = deque()
+        self.failed: BaseException | None = None
+
+    def free(self) -> bool:
+        """Whether a writer is idle (finished batches are dropped first)."""
+        while self.inflight and self.inflight[0][0].done():
+            self._finish_oldest()
+        return len(self.inflight) < self.n
+
+    def submit(self, items: list[Any], answers: int) -> None:
+        """Store `items`, the items of the next `answers` kept answers (waiting for a writer if all are busy)."""
+        while len(self.inflight) >= self.n:
+            self._finish_oldest()
+        future: Future = self.pool.submit(self.store, items) if items else _done()
+        self.inflight.append((future, answers))
+
+    def close(self) -> None:
+        """Wait for every batch; raise the first failure."""
+        while self.inflight:
+            self._finish_oldest()
+        self.pool.shutdown(wait=True)
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
+
+    def _finish_oldest(self) -> None:
+        future, answers = self.inflight.popleft()
+        try:
+            future.result()
+        except BaseException as exc:
+            self.failed = self.failed or exc
+        if self.failed is None:
+            self.spool.client.ltrim(self.spool.key, answers, -1)
+        elif not self.inflight:
+            return
+
+
+def _done() -> Future:
+    """A future that has finished with None."""
+    future: Future = Future()
+    future.set_result(None)
+    return future

@@ -2,6 +2,9 @@
 are parsed, never lost to one bad row, and able to settle a request whose answer was lost."""
 from __future__ import annotations
 
+import json
+
+import threading
 import time
 from collections import Counter
 
@@ -76,6 +79,55 @@ def test_a_kept_page_survives_a_failed_store_and_is_ingested_next_time():
     # then: nothing was lost, and the next drain ingests both, oldest first
     assert len(spool) == 2 and stored == []
     assert spool.drain(parse, store) == [1, 1] and stored == ["page-1", "page-2"] and len(spool) == 0
+
+
+PULL_CASES = [  # (what fails, on which call, the answers left kept, what was stored, what pull raises)
+    ("nothing", None, 0, 24, None),
+    ("the store of the second batch", ("store", 2), "tail", None, ConnectionError),
+    ("the fourth fetch (provider or Redis gone)", ("fetch", 4), 0, 15, TransientError),
+]
+
+
+@pytest.mark.parametrize(("what", "failure", "left", "stored_n", "raised"), PULL_CASES, ids=[c[0] for c in PULL_CASES])
+def test_pull_keeps_every_answer_until_its_batch_is_stored(what, failure, left, stored_n, raised):
+    # given five pages of five items (the last one short: four), fetched in order by `pull`
+    spool = Spool(f"spool-test-{time.time_ns()}", "reports")
+    pages = [[f"p{p}-{i}" for i in range(5 if p < 4 else 4)] for p in range(5)]
+    calls = {"fetch": 0, "store": 0}
+    stored: list[str] = []
+    lock = threading.Lock()
+
+    def fetch() -> HttpResponse:
+        calls["fetch"] += 1
+        if failure == ("fetch", calls["fetch"]):
+            raise TransientError("CONNECTION_LOST", "gone")
+        return HttpResponse(200, json.dumps(pages[calls["fetch"] - 1]))
+
+    def store(items: list[str]) -> None:
+        with lock:
+            calls["store"] += 1
+            n = calls["store"]
+        time.sleep(0.05 if n == 1 else 0)  # the first batch is slow: later ones finish before it
+        if failure == ("store", n):
+            raise ConnectionError("database went away")
+        with lock:
+            stored.extend(items)
+
+    # when (batches of at most five items: one page each)
+    try:
+        sizes = spool.pull(fetch, lambda r: json.loads(r.text), store, pages=10, page_size=5, batch_items=5)
+    except Exception as exc:
+        assert raised is not None and isinstance(exc, raised), exc
+    else:
+        assert raised is None and sizes == [5, 5, 5, 5, 4]
+    # then: an answer leaves the spool only when its batch and every batch before it are stored
+    if left == "tail":  # the second batch failed: it and everything fetched after it are still kept
+        kept = [json.loads(json.loads(x)["text"])[0] for x in spool.client.lrange(spool.key, 0, -1)]
+        assert kept and kept[0] == "p1-0" and "p0-0" in stored
+        assert spool.drain(lambda r: json.loads(r.text), stored.extend) and len(spool) == 0
+        assert sorted(set(stored)) == sorted(x for p in pages for x in p)  # everything, once or twice
+    else:
+        assert len(spool) == left and len(stored) == stored_n and len(set(stored)) == stored_n
 
 
 def test_a_kept_answer_that_is_an_error_is_dropped():
