@@ -117,7 +117,6 @@ class Spool:
                     pass
         return sizes
 
-
     def _parse(self, parse: Callable[[HttpResponse], Sequence[Any]], response: HttpResponse) -> Sequence[Any] | None:
         """The answer's items, or None for an answer that is no page of items (logged; it is dropped)."""
         try:
@@ -148,6 +147,8 @@ class _Writers:
         """Store `items`, the items of the next `answers` kept answers (waiting for a writer if all are busy)."""
         while len(self.inflight) >= self.n:
             self._finish_oldest()
+        if self.failed is not None:  # a batch before this one failed: this one stays kept for the next poll
+            self.close()
         future: Future = self.pool.submit(self.store, items) if items else _done()
         self.inflight.append((future, answers))
 
@@ -168,8 +169,6 @@ class _Writers:
             self.failed = self.failed or exc
         if self.failed is None:
             self.spool.client.ltrim(self.spool.key, answers, -1)
-        elif not self.inflight:
-            return
 
 
 def _done() -> Future:
