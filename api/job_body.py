@@ -101,12 +101,14 @@ def recipients_of(raw: bytes, check: Callable[[list[Any]], Any]) -> Iterator[Any
         yield from check(batch)
 
 
-def batch_checker(adapter: Any, start: list[int]) -> Callable[[list[Any]], list[Any]]:
+def batch_checker(adapter: Any) -> Callable[[list[Any]], list[Any]]:
     """A check of consecutive batches of recipients with `adapter` (a list TypeAdapter) and the storable-text
     rules, naming a bad one by its place in the whole list; returns the batch as the flow takes it."""
+    seen = 0
+
     def check(batch: list[Any]) -> list[Any]:
-        offset = start[0]
-        start[0] += len(batch)
+        nonlocal seen
+        offset, seen = seen, seen + len(batch)
         problems = [((RECIPIENTS, offset + where[0], *where[1:]), rule)
                     for where, rule in islice(value_problems(batch), 10)]
         if problems:

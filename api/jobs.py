@@ -128,13 +128,12 @@ async def create_job(request: Request) -> JobCreated:
     if shape is not None and shape[1] > BATCH_ROWS:
         fields, _ = shape
         body = validated(JobIn, {**fields, "recipients": ["0"]})  # every rule but the recipients' own
-        recipients: Any = recipients_of(raw, batch_checker(RECIPIENTS_LIST, [0]))
+        recipients: Any = recipients_of(raw, batch_checker(RECIPIENTS_LIST))
         submit = submit_stream
     else:
         body = validated(JobIn, parse_whole(raw, content_type))
         recipients = [r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.recipients]
         submit = submit_stream if len(recipients) > BATCH_ROWS else submit_job
-    del raw
     done = await run_in_threadpool(
         submit, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,

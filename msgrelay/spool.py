@@ -104,17 +104,16 @@ class Spool:
                     batch, kept = [], 0
             if kept:  # what came before the end, or before a failure to fetch or keep (Redis gone): store it
                 writers.submit(batch, kept)
-            writers.close()
-            if got[0] == "error":
-                raise got[1]
         finally:
-            writers.close()
             stop.set()
             while thread.is_alive():  # unblock a fetcher waiting to hand over a page
                 try:
                     ahead.get(timeout=0.05)
                 except queue.Empty:
                     pass
+            writers.close()  # waits for every batch; raises the first failure to store
+        if got[0] == "error":
+            raise got[1]
         return sizes
 
     def _parse(self, parse: Callable[[HttpResponse], Sequence[Any]], response: HttpResponse) -> Sequence[Any] | None:
