@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from datetime import timedelta
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, false, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, RawReport, session_scope, utcnow
@@ -51,7 +51,8 @@ def store_raw(session: Session, account: Account, reports: Sequence[Report], sou
     insert_rows(session, RawReport.__table__, RAW_COLUMNS, (
         (account.name, account.provider, source, clip(r.provider_msg_id, 64), clip(r.custom_id, 64),
          clip(r.mobile, 32), str(r.status), clip(r.state or "", 64), clip(r.desc or "", 255) or None, r.reported_at,
-         dict(r.raw), now, mid is not None, mid)  # JSON as received: bulk.json_text makes it storable
+         r.raw if type(r.raw) is dict else dict(r.raw),  # JSON as received (made storable by bulk.json_text)
+         now, mid is not None, mid)
         for r, mid in zip(reports, settled)))
 
 
@@ -101,7 +102,7 @@ def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, acc
     # the columns matching needs, not the raw payload
     query = select(RawReport.id, RawReport.account, RawReport.custom_id, RawReport.provider_msg_id,
                    RawReport.status, RawReport.state, RawReport.desc,
-                   RawReport.reported_at).where(RawReport.matched.is_(False))
+                   RawReport.reported_at).where(RawReport.matched == false())
     if raw_ids is not None:
         ids = list(raw_ids)
         if not ids:
@@ -147,7 +148,7 @@ def learn_task_ids(session: Session, account: Account, *, window: timedelta = RE
     since = utcnow() - window
     mobiles_of: dict[str, set[str]] = defaultdict(set)
     for pid, mobile in session.execute(select(RawReport.provider_msg_id, RawReport.mobile).where(
-            RawReport.account == account.name, RawReport.matched.is_(False), RawReport.received_at > since,
+            RawReport.account == account.name, RawReport.matched == false(), RawReport.received_at > since,
             RawReport.provider_msg_id.is_not(None)).limit(20_000)):
         task, _, pid_mobile = pid.rpartition(":")
         if task and (mobile or pid_mobile):

@@ -93,6 +93,11 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
             request_id, request_id_at = uuid.uuid4().hex, now
     ids: dict[str, int] = {}  # custom id → message id, for writing the answer without another query
     batch: list[Recipient] = []
+    spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
+    request, not_built = None, None
+    # One transaction reads the batch and claims the chunk (a verification call waits on every round trip);
+    # the claim comes last, right before the request leaves: a worker killed after it had, all but certainly,
+    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending.
     with session_scope() as session:
         for mid, m, c, t in session.execute(
                 select(Message.id, Message.mobile, Message.custom_id, Message.content)
@@ -101,20 +106,14 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
                 .order_by(Message.seq)):
             batch.append(Recipient(mobile=m, custom_id=c, content=t))
             ids[c] = mid
-    spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
-    request, not_built = None, None
-    if batch and not forgotten:
-        try:
-            request = provider.build_send(account, spec, batch, now, request_id=request_id)
-        except ProviderError as exc:
-            not_built = exc
-        except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
-            log.exception("chunk %s: building the request failed", chunk_id)
-            not_built = TransientError("BUILD_ERROR", type(exc).__name__)
-
-    # The claim comes last, right before the request leaves: a worker killed after it had, all but certainly,
-    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending.
-    with session_scope() as session:
+        if batch and not forgotten:
+            try:
+                request = provider.build_send(account, spec, batch, now, request_id=request_id)
+            except ProviderError as exc:
+                not_built = exc
+            except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
+                log.exception("chunk %s: building the request failed", chunk_id)
+                not_built = TransientError("BUILD_ERROR", type(exc).__name__)
         claimed = session.execute(
             update(Chunk)
             .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,

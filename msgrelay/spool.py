@@ -17,10 +17,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import redis
 
 from msgrelay.limits import get_redis
 from providers.base import HttpResponse
+from providers.common import loads
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,12 @@ class Spool:
 
     def keep(self, response: HttpResponse) -> None:
         """Append an answer exactly as it came, before anything is parsed or stored."""
-        self.client.rpush(self.key, json.dumps({"status": response.status, "text": response.text,
-                                                "headers": dict(response.headers)}, ensure_ascii=False))
+        answer = {"status": response.status, "text": response.text, "headers": dict(response.headers)}
+        try:
+            kept: bytes | str = orjson.dumps(answer)
+        except orjson.JSONEncodeError:  # a lone surrogate in the text: the standard library escapes it
+            kept = json.dumps(answer)
+        self.client.rpush(self.key, kept)
 
     def __len__(self) -> int:
         return int(self.client.llen(self.key))
@@ -49,7 +55,7 @@ class Spool:
         no items and is dropped; a failure to store leaves it, and everything after it, for the next poll."""
         sizes: list[int] = []
         while (raw := self.client.lindex(self.key, 0)) is not None:
-            kept = json.loads(raw)
+            kept = loads(raw)
             items = self._parse(parse, HttpResponse(kept["status"], kept["text"], kept.get("headers") or {}))
             if items is not None:
                 store(items)

@@ -3,7 +3,7 @@ the job counters' delta rows."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -16,6 +16,10 @@ from msgrelay.settings import Settings
 from providers.registry import get_provider
 
 BATCH = 1000
+CLOSE_BATCH = 200  # chunks expired per sweep (each an UPDATE of at most one request's messages)
+#: chunks whose messages may wait for reports; `pending`/`sending` ones are still being worked on
+AFTER_SEND = [ChunkStatus.SENT, ChunkStatus.UNKNOWN, ChunkStatus.FAILED, ChunkStatus.REJECTED, ChunkStatus.SPLIT,
+              ChunkStatus.CANCELLED]
 #: a job's counter rows beyond which the sweep folds them (PostgreSQL appends one per statement and status)
 COMPACT_ABOVE_ROWS = 64
 
@@ -36,6 +40,30 @@ class SweepResult:
 def _skip_locked(session: Session, query):
     """FOR UPDATE SKIP LOCKED on PostgreSQL, so two sweepers never claim one row; SQLite has one writer."""
     return query if is_sqlite(session.get_bind()) else query.with_for_update(skip_locked=True)
+
+
+def expire_silent_chunks(session: Session, deadline: datetime, now: datetime) -> tuple[set[int], int]:
+    """Expire the submitted/unknown messages of chunks last touched before `deadline` (no report came in time)
+    and close those chunks; returns the jobs touched and the messages expired. Works through the open chunks, not
+    a status index on the messages: a report's UPDATE then touches no index (migration 0005)."""
+    chunks = session.execute(_skip_locked(session, select(Chunk.id, Chunk.job_id, Chunk.lo, Chunk.hi).where(
+        Chunk.closed_at.is_(None), Chunk.status.in_(AFTER_SEND), Chunk.updated_at < deadline)
+        .order_by(Chunk.updated_at).limit(CLOSE_BATCH))).all()
+    jobs: set[int] = set()
+    expired = 0
+    silent = [MessageStatus.SUBMITTED, MessageStatus.UNKNOWN]
+    for chunk in chunks:
+        in_chunk = (Message.job_id == chunk.job_id, Message.seq >= chunk.lo, Message.seq < chunk.hi)
+        n = session.execute(update(Message).where(*in_chunk, Message.status.in_(silent),
+                                                  Message.submitted_at < deadline)
+                            .values(status=MessageStatus.EXPIRED, updated_at=now)
+                            .execution_options(synchronize_session=False)).rowcount
+        if n:
+            expired += n
+            jobs.add(chunk.job_id)
+        if session.scalar(select(Message.id).where(*in_chunk, Message.status.in_(silent)).limit(1)) is None:
+            session.execute(update(Chunk).where(Chunk.id == chunk.id).values(closed_at=now))
+    return jobs, expired
 
 
 def sweep(settings: Settings) -> SweepResult:
@@ -86,14 +114,7 @@ def sweep(settings: Settings) -> SweepResult:
                      provider_desc="worker lost during the request").execution_options(synchronize_session=False))
         result.lost_sends = len(chunks)
     with session_scope() as session:  # no report in time
-        deadline = now - timedelta(seconds=settings.report_expiry_s)
-        jobs = set(session.scalars(select(Message.job_id).where(
-            Message.status.in_([MessageStatus.SUBMITTED, MessageStatus.UNKNOWN]),
-            Message.submitted_at < deadline).distinct()))
-        if jobs:
-            result.expired = session.execute(update(Message).where(
-                Message.status.in_([MessageStatus.SUBMITTED, MessageStatus.UNKNOWN]), Message.submitted_at < deadline,
-            ).values(status=MessageStatus.EXPIRED, updated_at=now).execution_options(synchronize_session=False)).rowcount
+        jobs, result.expired = expire_silent_chunks(session, now - timedelta(seconds=settings.report_expiry_s), now)
         running = set(session.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING).limit(500)))
         result.finished_jobs = len(finalize_jobs(session, jobs | running))
     with session_scope() as session:  # counters with many delta rows: fold them, so a count reads a few rows

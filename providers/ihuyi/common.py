@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 
 from providers.base import AccountBase, HttpResponse
+from providers.common import loads
 from providers.errors import (
     ErrorFactory, InvalidInput, PermanentError, ProviderError, RateLimited, RecipientRejected, TransientError,
     balance_error, credentials_error, unreadable,
@@ -96,7 +97,7 @@ def checked_answer(response: HttpResponse, *, sending: bool) -> dict[str, Any]:
     """The JSON object of an answer whose code is OK; otherwise its error family. A send whose answer
     cannot be read is ambiguous (it may have been accepted); a query's is transient."""
     try:
-        payload = json.loads(response.text)
+        payload = loads(response.text)
     except (ValueError, TypeError):
         payload = None
     if not isinstance(payload, dict):

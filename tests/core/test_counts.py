@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
 
-from models import Job, JobCount, Message, is_sqlite, session_scope, utcnow
+from models import Chunk, Job, JobCount, Message, is_sqlite, session_scope, utcnow
 from models.counts import (
     compact,
     counts_by_job,
@@ -66,8 +66,9 @@ def send_and_report(accounts, settings, job_id: int, chunk_id: int) -> None:
 def send_and_expire(accounts, settings, job_id: int, chunk_id: int) -> None:
     """Sent long ago and never reported: the sweep expires it."""
     send(accounts, settings, job_id, chunk_id)
-    execute(update(Message).where(Message.job_id == job_id).values(
-        submitted_at=utcnow() - timedelta(seconds=settings.report_expiry_s + 5)))
+    long_ago = utcnow() - timedelta(seconds=settings.report_expiry_s + 5)
+    execute(update(Message).where(Message.job_id == job_id).values(submitted_at=long_ago))
+    execute(update(Chunk).where(Chunk.id == chunk_id).values(updated_at=long_ago))
     assert sweep(settings).expired >= 4
 
 

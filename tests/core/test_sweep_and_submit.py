@@ -38,7 +38,8 @@ def test_the_sweeper_releases_requeues_settles_and_expires(accounts, settings):
         status=ChunkStatus.SENDING, request_id="r" * 32, request_id_at=ago(60),
         updated_at=ago(settings.stale_sending_s + 5)))
     old, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
-    execute(update(Chunk).where(Chunk.job_id == old.id).values(status=ChunkStatus.SENT))
+    execute(update(Chunk).where(Chunk.job_id == old.id).values(status=ChunkStatus.SENT,
+                                                              updated_at=ago(settings.report_expiry_s + 5)))
     execute(update(Message).where(Message.job_id == old.id).values(
         status=MessageStatus.SUBMITTED, submitted_at=ago(settings.report_expiry_s + 5)))
     # when
@@ -59,6 +60,27 @@ def test_the_sweeper_releases_requeues_settles_and_expires(accounts, settings):
     assert mms_chunk.ambiguous_at is not None and mms_chunk.error_code == "WORKER_LOST"
     assert rows(Message, job_id=old.id)[0].status == MessageStatus.EXPIRED
     assert rows(Job, id=old.id)[0].status == JobStatus.DONE
+
+
+def test_expiry_works_through_chunks_sent_before_the_deadline_and_closes_them(accounts, settings):
+    # given a chunk sent long ago with one message reported and two silent, and a chunk sent just now
+    old, _ = submit(accounts, "voice", "notify", mobiles(3), content="您好")
+    recent, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    long_ago = ago(settings.report_expiry_s + 5)
+    for job, at in ((old, long_ago), (recent, ago(1))):
+        execute(update(Chunk).where(Chunk.job_id == job.id).values(status=ChunkStatus.SENT, updated_at=at))
+        execute(update(Message).where(Message.job_id == job.id).values(status=MessageStatus.SUBMITTED,
+                                                                       submitted_at=at))
+    execute(update(Message).where(Message.job_id == old.id, Message.seq == 0).values(status=MessageStatus.DELIVERED))
+    # when
+    first, second = sweep(settings), sweep(settings)
+    # then the silent two expired, the reported one kept its status, the old chunk is closed and not visited again
+    assert [m.status for m in sorted(rows(Message, job_id=old.id), key=lambda m: m.seq)] == [
+        MessageStatus.DELIVERED, MessageStatus.EXPIRED, MessageStatus.EXPIRED]
+    assert rows(Chunk, job_id=old.id)[0].closed_at is not None
+    assert first.expired >= 2 and second.expired == 0
+    assert rows(Message, job_id=recent.id)[0].status == MessageStatus.SUBMITTED
+    assert rows(Chunk, job_id=recent.id)[0].closed_at is None
 
 
 def test_a_second_sweep_publishes_nothing_new(accounts, settings):
