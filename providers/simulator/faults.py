@@ -60,11 +60,12 @@ class Faults(BaseModel):
 @dataclass
 class Acceptance:
     """What the request being answered has accepted so far: the endpoint, the ids of the requests it recorded,
-    and whether it was answered with an earlier acceptance (a repeated ihuyi request_id)."""
+    whether it was answered with an earlier acceptance (a repeated ihuyi request_id), and when it arrived."""
 
     endpoint: str
     record_ids: list[int] = field(default_factory=list)
     repeated: bool = False
+    arrived_at: float = field(default_factory=time.time)  # Unix seconds: when the request reached the app
 
     @property
     def accepted(self) -> bool:

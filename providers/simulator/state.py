@@ -41,6 +41,7 @@ class RequestRecord(NamedTuple):
     at: float  # Unix seconds
     ready_at: float  # time.monotonic() when its reports become available
     key_content: str  # join: the key that triggers the SMS ("" when none)
+    arrived_at: float = 0.0  # Unix seconds: when the request reached the simulator (before any injected latency)
 
     def custom_id(self, i: int) -> str | None:
         """The i-th recipient's custom id, or None."""
@@ -235,6 +236,7 @@ class SimState:
             record = RequestRecord(
                 next(self._request_ids), endpoint, app_id, service, mobiles, custom_ids, states,
                 self._seq, self._id_prefix, now_wall, ready_at, key_content,
+                note.arrived_at if (note := CURRENT.get()) is not None else now_wall,
             )
             self._seq += len(mobiles)
             self.records.append(record)
@@ -321,6 +323,7 @@ class SimState:
                     for i, m in enumerate(r.mobiles)
                 ],
                 "at": r.at,
+                "arrived_at": r.arrived_at,
             }
             for r in records[offset:end]
         ]

@@ -207,6 +207,17 @@ def test_answer_delay_holds_the_answer_at_least_that_long(sim: AllVendors) -> No
     assert time.monotonic() - started >= 0.5  # a lower bound: a loaded machine only makes it longer
 
 
+def test_a_record_says_when_its_request_arrived_before_the_injected_latency(sim: AllVendors) -> None:
+    # given every request waits 1 s before it is read
+    sim.faults(latency_s=1.0)
+    posted = time.time()
+    # when a send arrives
+    assert emay_ok(sim.send("/voice/sendVFCode", SEND["/voice/sendVFCode"].request("arrival")))
+    # then its record carries both times: arrival first (what "reached the provider" means), acceptance after
+    [record] = sim.records()
+    assert posted <= record["arrived_at"] < posted + 1.0 <= record["at"]
+
+
 CLIENT = ("import sys, requests; requests.post(sys.argv[1], data=sys.stdin.buffer.read(), timeout=60, "
           "headers={'Content-Type': sys.argv[2]})")
 
