@@ -96,11 +96,10 @@ def main() -> None:
         print(f"verification calls, POST to arriving at the provider: idle p50 {pct(idle, 50):.0f} ms p99 "
               f"{pct(idle, 99):.0f} ms; during the job ({len(during)} calls) p50 {pct(during, 50):.0f} ms p99 "
               f"{pct(during, 99):.0f} ms (target ≤ 200 ms and ≤ 2× idle p99 = {2 * pct(idle, 99):.0f} ms)")
-        for name, group in (("idle", idle_calls), ("during", calls.calls)):
-            print(f"  {name}: POST to 202 p50 {pct([c.accepted_ms for c in group], 50):.0f} ms p99 "
-                  f"{pct([c.accepted_ms for c in group], 99):.0f} ms; POST to its send result seen through the API "
-                  f"p50 {pct([c.recorded_ms for c in group], 50):.0f} ms p99 "
-                  f"{pct([c.recorded_ms for c in group], 99):.0f} ms")
+        print(f"  of which POST to 202: idle p50 {pct([c.accepted_ms for c in idle_calls], 50):.0f} ms p99 "
+              f"{pct([c.accepted_ms for c in idle_calls], 99):.0f} ms, during p50 "
+              f"{pct([c.accepted_ms for c in calls.calls], 50):.0f} ms p99 "
+              f"{pct([c.accepted_ms for c in calls.calls], 99):.0f} ms")
         print(f"simulator: {stats['accepted_recipients']:,} recipients accepted (job + bare + verification), "
               f"{duplicates} duplicates")
 
@@ -114,33 +113,36 @@ def post(api: str, body: dict) -> int:
 
 @dataclass(frozen=True)
 class Call:
-    """One verification call: when it was posted (wall clock), milliseconds to its 202 and to its send result
-    being visible through the API."""
+    """One verification call: its mobile, when it was posted (wall clock) and milliseconds to its 202."""
 
     mobile: str
     posted_at: float
     accepted_ms: float
-    recorded_ms: float
 
 
 def verification_call(api: str, mobile: str) -> Call:
-    """POST /v1/jobs of one vfcode; waits until its message leaves `queued` (polled every 5 ms)."""
+    """POST /v1/jobs of one vfcode, then a pause of 0.2 s (a producer does not poll at hundreds of requests a
+    second: when the call reached the provider is read from the simulator's records afterwards)."""
     posted_at, started = time.time(), time.perf_counter()
-    job = post(api, {"account": "voice", "kind": "vfcode", "content": "123456", "recipients": [mobile]})
-    accepted = (time.perf_counter() - started) * 1000
-    while time.perf_counter() - started < 120:
-        if requests.get(f"{api}/v1/jobs/{job}", timeout=30).json()["counts"]["queued"] == 0:
-            return Call(mobile, posted_at, accepted, (time.perf_counter() - started) * 1000)
-        time.sleep(0.005)
-    raise TimeoutError(f"verification call {job} not sent in 120 s")
+    post(api, {"account": "voice", "kind": "vfcode", "content": "123456", "recipients": [mobile]})
+    call = Call(mobile, posted_at, (time.perf_counter() - started) * 1000)
+    time.sleep(0.2)
+    return call
 
 
 def to_provider_ms(sim_url: str, calls: Sequence[Call]) -> list[float]:
     """Milliseconds from each call's POST to its request reaching the provider: the simulator's own record of
     when the request it accepted arrived (same clock; before the latency it injects)."""
-    records = requests.get(f"{sim_url}/_sim/requests", params={"endpoint": VFCODE_ENDPOINT}, timeout=60).json()
-    arrived = {r["mobile"]: record["arrived_at"] for record in records for r in record["recipients"]}
-    return [(arrived[c.mobile] - c.posted_at) * 1000 for c in calls]
+    deadline = time.monotonic() + 60
+    while True:  # the last call may still be on its way
+        records = requests.get(f"{sim_url}/_sim/requests", params={"endpoint": VFCODE_ENDPOINT}, timeout=60).json()
+        arrived = {r["mobile"]: record["arrived_at"] for record in records for r in record["recipients"]}
+        missing = [c.mobile for c in calls if c.mobile not in arrived]
+        if not missing:
+            return [(arrived[c.mobile] - c.posted_at) * 1000 for c in calls]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(missing)} verification calls never reached the provider: {missing[:5]}")
+        time.sleep(0.5)
 
 
 class OtpCalls:
@@ -164,7 +166,6 @@ class OtpCalls:
         while not self._stop.is_set():
             self.calls.append(verification_call(self.api, f"1370{i:07d}"))
             i += 1
-            self._stop.wait(0.2)
 
 
 def pct(values, p: int) -> float:
