@@ -173,12 +173,12 @@ def precheck(job: Prepared) -> None:
     precheck_content(job.account, job.provider, job.spec)
 
 
-def new_job(session: Session, job: Prepared, *, now: datetime, total: int) -> Job:
+def new_job(session: Session, job: Prepared, *, now: datetime, total: int, chunks: int = 0) -> Job:
     """The job's row (flushed, so it has its id and uid); held `queued` until due unless the provider schedules
     by itself (a send time in the request)."""
     row = Job(uid=secrets.token_hex(8), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
               status=JobStatus.RUNNING if is_due(job, now) else JobStatus.QUEUED, content=job.spec.content,
-              options=dict(job.spec.options), total=total, chunks=0, idempotency_key=job.idempotency_key,
+              options=dict(job.spec.options), total=total, chunks=chunks, idempotency_key=job.idempotency_key,
               send_at=job.spec.send_at, created_at=now, updated_at=now)
     session.add(row)
     session.flush()
@@ -194,7 +194,8 @@ def add_chunks(session: Session, job: Job, *, seqs: int, batch: int, now: dateti
     """One pending chunk per `batch` of message seqs in [0, seqs); returns their ids and sets the job's count."""
     rows = [{"job_id": job.id, "lo": lo, "hi": min(lo + batch, seqs), "status": ChunkStatus.PENDING,
              "next_attempt_at": now, "updated_at": now} for lo in range(0, seqs, batch)]
-    job.chunks = len(rows)
+    if job.chunks != len(rows):  # known when the job was written (no second UPDATE of its row), unless streamed
+        job.chunks = len(rows)
     return list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows)) if rows else []
 
 
@@ -233,10 +234,10 @@ def submit_job(
         with session_scope(database_url) as session:
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
-            row = new_job(session, job, now=now, total=len(people))
+            batch = job.provider.max_batch(job.account, kind)
+            row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))
             _check_custom_ids(session, people)
-            chunk_ids = add_chunks(session, row, seqs=len(people), batch=job.provider.max_batch(job.account, kind),
-                                   now=now)
+            chunk_ids = add_chunks(session, row, seqs=len(people), batch=batch, now=now)
             insert_messages(session, (
                 (row.id, seq, r.mobile, r.content, r.custom_id or f"{row.uid}-{seq}", MessageStatus.QUEUED, now)
                 for seq, r in enumerate(people)
