@@ -1,6 +1,6 @@
 """End to end through the public contract, with the same-run limit beside it.
 
-One `POST /v1/jobs` of N notify recipients to a running API, an `otp` worker and a `bulk,poll` worker at the
+One `POST /v1/jobs` of N notify recipients to a running API, `otp`, `bulk` and `poll` workers at the
 compose file's concurrency, beat, and the simulator (all on this machine: the simulator shares the CPU).
 Verification calls go through the API before the job (idle) and all through it. Then the same work is done
 bare (``benchmarks.limit``) and `limit / done` is printed with the issue's target beside it.
@@ -23,7 +23,7 @@ from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
 
 CONTENT = "基准测试"
 TARGET_RATIO = 0.5
-OTP_CONCURRENCY, BULK_CONCURRENCY = 2, 8  # docker-compose.yml
+OTP_CONCURRENCY, BULK_CONCURRENCY, POLL_CONCURRENCY = 2, 8, 4  # docker-compose.yml
 VFCODE_ENDPOINT = "/voice/sendVFCode"
 
 
@@ -40,10 +40,12 @@ def main() -> None:
         sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
         sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY)),
                   env)
-        sup.start("worker-bulk", msgrelay_argv("worker", "--queues", "bulk,poll", "--concurrency",
+        sup.start("worker-bulk", msgrelay_argv("worker", "--queues", "bulk", "--concurrency",
                                                str(args.concurrency), "--pool", args.pool), env)
+        sup.start("worker-poll", msgrelay_argv("worker", "--queues", "poll", "--concurrency",
+                                               str(POLL_CONCURRENCY), "--pool", args.pool), env)
         sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(sup.log_dir / "beat-schedule")), env)
-        for name in ("worker-otp", "worker-bulk"):
+        for name in ("worker-otp", "worker-bulk", "worker-poll"):
             log = sup.log_dir / f"{name}.log"
             wait_for(lambda: b"ready." in log.read_bytes(), what=name, timeout_s=60)
         wait_for(lambda: http_ok(api + "/healthz"), what="api")
@@ -51,7 +53,7 @@ def main() -> None:
         from models import get_engine
         from msgrelay.accounts import get_accounts
         database = get_engine().dialect.name
-        groups = {name: sup.children[name].pid for name in ("worker-bulk", "worker-otp", "api")}
+        groups = {name: sup.children[name].pid for name in ("worker-bulk", "worker-poll", "worker-otp", "api")}
 
         for i in range(3):  # warm up: first connections, first imports
             verification_call(api, f"1390001{i:04d}")
@@ -83,13 +85,15 @@ def main() -> None:
         limit = measure(get_accounts()["bare"], "notify", CONTENT, mobiles, batch=500, concurrency=args.concurrency,
                         url=str(get_engine().url.render_as_string(hide_password=False)))
         ratio = limit.total_s / t_done
-        print(f"database: {database}; provider latency {args.latency * 1000:.0f} ms; bulk {args.concurrency} "
-              f"({args.pool}) + otp {OTP_CONCURRENCY} processes; the simulator, Redis and the database share this machine's CPU")
+        print(f"database: {database}; provider latency {args.latency * 1000:.0f} ms; workers ({args.pool}): bulk "
+              f"{args.concurrency}, poll {POLL_CONCURRENCY}, otp {OTP_CONCURRENCY}; the simulator, Redis and the "
+              "database share this machine's CPU")
         print("| recipients | submit | all sent | all reported (job done) | same-run limit | limit / done "
-              "| worker RSS (bulk, otp) | API RSS |")
+              "| worker RSS (bulk, poll, otp) | API RSS |")
         print("|---|---|---|---|---|---|---|---|")
         print(f"| {args.n:,} | {t_submit:.1f} s | {t_sent:.1f} s | {t_done:.1f} s | {limit.total_s:.1f} s "
-              f"| {ratio:.3f} (target ≥ {TARGET_RATIO}) | {peak['worker-bulk']:.0f} MB, {peak['worker-otp']:.0f} MB "
+              f"| {ratio:.3f} (target ≥ {TARGET_RATIO}) | {peak['worker-bulk']:.0f} MB, {peak['worker-poll']:.0f} MB, "
+              f"{peak['worker-otp']:.0f} MB "
               f"(target ≤ 300 each) | {peak['api']:.0f} MB (target ≤ 200) |")
         print(f"limit parts: bare sends {limit.send_s:.1f} s, bare report drain {limit.drain_s:.1f} s, "
               f"COPY of message/answer/report rows {limit.copy_s:.1f} s")

@@ -19,6 +19,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ ACCOUNT_OF = {"notify": "voice", "voice_sms": "vsms", "ims": "ims", "sms": "sms"
 FAULTS = {"error_5xx_rate": 0.2, "over_speed_rate": 0.1, "stall_after_accept_rate": 0.05,
           "reset_after_accept_rate": 0.05, "stall_s": 6.0, "answer_delay_s": 0.1}
 BATCH = 100  # recipients per request in the run (every account's max_batch)
+WORKERS = (("worker-bulk", "bulk", 4), ("worker-poll", "poll", 2))  # killed together by a "worker" blow
+OTP_WORKER = ("worker-otp", "otp", 1)
+RESTARTED = {"worker-bulk", "worker-poll", "worker-otp", "beat"}  # what compose restarts when it exits
 OPEN = ("queued", "submitted", "unknown")  # message statuses still waiting (the API's words)
 TOKEN = secrets.token_urlsafe(16)
 ACCOUNTS = """
@@ -156,6 +160,7 @@ class Stack:
     def __init__(self, workdir: Path, db_url: str, *, batch: int, rate: float) -> None:
         self.workdir, self.db_url = workdir, db_url
         self.sup = Supervisor(workdir / "logs")
+        self.lock = threading.Lock()  # a blow's kill and restart, or a revival: one at a time
         self.redis_port, self.sim_port, self.api_port = free_port(), free_port(), free_port()
         self.sim = f"http://127.0.0.1:{self.sim_port}"
         self.api = f"http://127.0.0.1:{self.api_port}"
@@ -184,8 +189,9 @@ class Stack:
         requests.post(f"{self.sim}/_sim/ihuyi/push", timeout=5, json={
             "api_id": "CHAOS-MMS", "receipt_url": f"{base}/receipt", "mo_url": f"{base}/mo",
             "template_url": f"{base}/template"}).raise_for_status()
-        self.start_worker("worker-otp", "otp", 1)
-        self.start_worker("worker-bulk", "bulk,poll", 4)
+        self.start_worker(*OTP_WORKER)
+        for name, queues, threads in WORKERS:
+            self.start_worker(name, queues, threads)
         self.start_beat()
 
     def start_redis(self) -> None:
@@ -208,6 +214,18 @@ class Stack:
         self.sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(self.workdir / "beat-schedule")),
                        self.env)
 
+    def revive(self, events: list[str], started: float) -> None:
+        """Start again a worker or beat that exited by itself (Celery ends a worker whose broker connection broke
+        in a way kombu cannot mend), as compose's `restart: unless-stopped` does; noted in the events."""
+        with self.lock:
+            for name in set(self.sup.dead()) & RESTARTED:
+                code = self.sup.children[name].returncode
+                if name == "beat":
+                    self.start_beat()
+                else:
+                    self.start_worker(name, *{n: (q, t) for n, q, t in (*WORKERS, OTP_WORKER)}[name])
+                events.append(f"{time.monotonic() - started:5.1f}s {name} exited by itself (code {code}): restarted")
+
     def kill(self, name: str) -> None:
         """SIGKILL a child and its whole process group (a worker's pool too)."""
         proc = self.sup.children[name]
@@ -228,28 +246,34 @@ class Stack:
 
 
 def blows(stack: Stack, fault_s: float, rng: random.Random, events: list[str]) -> None:
-    """Deal the run's blows at random moments of the fault window: the bulk worker killed three times, beat
+    """Deal the run's blows at random moments of the fault window: the bulk and poll workers killed three times, beat
     once, Redis killed and restarted once, the database connections terminated once."""
     plan = [("worker", rng.uniform(0.1, 0.9) * fault_s) for _ in range(3)] + [
         ("beat", rng.uniform(0.1, 0.9) * fault_s), ("redis", rng.uniform(0.2, 0.7) * fault_s),
         ("database", rng.uniform(0.1, 0.9) * fault_s)]
     started = time.monotonic()
     for what, at in sorted(plan, key=lambda p: p[1]):
-        time.sleep(max(0.0, started + at - time.monotonic()))
-        if what == "worker":
-            stack.kill("worker-bulk")
-            stack.start_worker("worker-bulk", "bulk,poll", 4)
-        elif what == "beat":
-            stack.kill("beat")
-            stack.start_beat()
-        elif what == "redis":
-            stack.kill("redis")
-            time.sleep(1)
-            stack.start_redis()
-        else:
-            what = f"database: {stack.terminate_database_connections()} connections terminated"
+        while (left := started + at - time.monotonic()) > 0:
+            stack.revive(events, started)
+            time.sleep(min(left, 1.0))
+        with stack.lock:
+            if what == "worker":
+                for name, queues, threads in WORKERS:  # sends and report polls alike
+                    stack.kill(name)
+                    stack.start_worker(name, queues, threads)
+            elif what == "beat":
+                stack.kill("beat")
+                stack.start_beat()
+            elif what == "redis":
+                stack.kill("redis")
+                time.sleep(1)
+                stack.start_redis()
+            else:
+                what = f"database: {stack.terminate_database_connections()} connections terminated"
         events.append(f"{time.monotonic() - started:5.1f}s {what}")
-    time.sleep(max(0.0, started + fault_s - time.monotonic()))
+    while (left := started + fault_s - time.monotonic()) > 0:
+        stack.revive(events, started)
+        time.sleep(min(left, 1.0))
 
 
 def measure(stack: Stack, jobs: dict[str, tuple[int, list[str]]], result: Result) -> None:
@@ -319,6 +343,7 @@ def run(n: int = 100_000, *, fault_s: float = 60.0, settle_s: float = 900.0, see
                       for job_id, _ in jobs.values()]
             if all(s == "done" for s in states):
                 break
+            stack.revive(result.events, started)
             time.sleep(2)
         measure(stack, jobs, result)
         result.mismatches = recount(db_url)

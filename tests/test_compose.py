@@ -11,6 +11,7 @@ import redis
 import typer.main
 import yaml
 
+from models.statuses import Queue
 from msgrelay.cli import app
 try:
     from typer._click.exceptions import UsageError  # typer ≥ 0.2x vendors click
@@ -43,8 +44,12 @@ def test_msgrelay_commands_exist_and_parse(name):
 
 
 def test_expected_services_are_there():
-    assert {"redis", "postgres", "api", "worker-otp", "worker-bulk", "beat", "flower"} <= set(SERVICES)
-    assert SERVICES["worker-otp"]["command"][SERVICES["worker-otp"]["command"].index("--queues") + 1] == "otp"
+    assert {"redis", "postgres", "api", "worker-otp", "worker-bulk", "worker-poll", "beat", "flower"} <= set(SERVICES)
+    queues = {name: set(s["command"][s["command"].index("--queues") + 1].split(","))
+              for name, s in SERVICES.items() if "--queues" in s.get("command", [])}
+    # verification calls, sends and report polls each in a process of their own; every queue consumed
+    assert (queues["worker-otp"], queues["worker-bulk"], queues["worker-poll"]) == ({"otp"}, {"bulk"}, {"poll"})
+    assert set().union(*queues.values()) == {q.value for q in Queue}
     beats = [n for n, s in SERVICES.items() if "beat" in s.get("command", [])]
     assert beats == ["beat"], "exactly one beat"
 
