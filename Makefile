@@ -34,6 +34,7 @@ bench: $(STAMP)
 	MSGRELAY_BENCH_DB=postgresql MSGRELAY_BENCH_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.bench_send 200000
 	MSGRELAY_BENCH_DB=postgresql MSGRELAY_BENCH_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.bench_send 1000000
 	$(BIN)/python -m benchmarks.bench_send 200000
+	MSGRELAY_BENCH_DB=postgresql MSGRELAY_BENCH_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.bench_webhooks 1000000
 
 # The chaos run of record: 100,000 recipients on PostgreSQL under kills and faults; prints the table.
 chaos: $(STAMP)

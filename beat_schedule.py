@@ -7,7 +7,8 @@ from msgrelay.settings import Settings, get_settings
 
 
 def build_schedule(settings: Settings | None = None) -> dict:
-    """Celery `beat_schedule`: report, inbound and balance polls and the sweeper, on the poll queue."""
+    """Celery `beat_schedule`: report, inbound and balance polls, the sweeper and the webhook dispatch (which fans
+    out the webhooks queue's drains), all on the poll queue."""
     s = settings or get_settings()
     return {
         "poll-reports": {
@@ -24,6 +25,11 @@ def build_schedule(settings: Settings | None = None) -> dict:
             "task": "tasks.poll_all_inbound",
             "schedule": s.poll_inbound_every_s,
             "options": {"queue": Queue.POLL, "expires": s.poll_inbound_every_s},
+        },
+        "webhooks": {
+            "task": "tasks.dispatch_webhooks",
+            "schedule": s.webhook_dispatch_every_s,
+            "options": {"queue": Queue.POLL, "expires": s.webhook_dispatch_every_s},
         },
         "sweep": {
             "task": "tasks.sweep",

@@ -20,6 +20,8 @@ from msgrelay.accounts import get_accounts
 from models.statuses import MessageStatus, PauseReason
 from msgrelay.submit import submit_job
 from msgrelay.upload import BATCH_ROWS, read_recipients, submit_stream
+from msgrelay.webhooks.receivers import check_url
+from models.webhooks import URL_MAX_CHARS
 from providers.errors import InvalidInput
 
 #: an option's value is at most this long: no provider option comes near it, and a digit string this short is
@@ -67,6 +69,19 @@ class JobFields(StorableBody):
     options: dict[OptionName, OptionValue] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
     send_at: datetime | None = None
+    callback_url: str | None = Field(default=None, max_length=URL_MAX_CHARS, description=(
+        "http(s) URL that receives this job's signed status events (overrides MSGRELAY_WEBHOOK_URL)"))
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """An absolute http(s) URL with a host."""
+        if value is None:
+            return None
+        try:
+            return check_url("callback_url", value)
+        except InvalidInput as exc:
+            raise ValueError(exc.rule) from None
 
     @field_validator("send_at")
     @classmethod
@@ -137,7 +152,7 @@ async def create_job(request: Request) -> JobCreated:
     done = await run_in_threadpool(
         submit, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
-        enqueue=_enqueue,
+        callback_url=body.callback_url, enqueue=_enqueue,
     )
     return JobCreated(**vars(done))
 
@@ -145,7 +160,7 @@ async def create_job(request: Request) -> JobCreated:
 @router.post("/jobs/upload", status_code=202, response_model=JobCreated)
 async def upload_job(
     job: Annotated[str, Form(description="the job as JSON: account, kind, content?, options?, idempotency_key?, "
-                                         "send_at? (the fields of POST /v1/jobs but recipients)")],
+                                         "send_at?, callback_url? (the fields of POST /v1/jobs but recipients)")],
     recipients: Annotated[UploadFile, File(description="one recipient per line: CSV `mobile[,content[,custom_id]]` "
                                                        "(a first line `mobile,content,custom_id` names the columns), "
                                                        "or NDJSON (a name ending .ndjson or .jsonl, or type "
@@ -162,7 +177,8 @@ async def upload_job(
     done = await run_in_threadpool(
         submit_stream, accounts=get_accounts(), account=fields.account, kind=fields.kind,
         recipients=read_recipients(recipients.file, ndjson=ndjson), content=fields.content, options=fields.options,
-        idempotency_key=fields.idempotency_key, send_at=fields.send_at, enqueue=_enqueue)
+        idempotency_key=fields.idempotency_key, send_at=fields.send_at, callback_url=fields.callback_url,
+        enqueue=_enqueue)
     return JobCreated(**vars(done))
 
 

@@ -1,8 +1,9 @@
 """SQLModel tables, engine/session and bulk queries."""
 from models.db import get_engine, is_sqlite, session_scope
 from models.tables import BalanceSnapshot, Chunk, InboundMessage, Job, JobCount, Message, RawReport, Template, utcnow
+from models.webhooks import WebhookDelivery, WebhookEvent, WebhookReceiver
 
 __all__ = [
     "BalanceSnapshot", "Chunk", "InboundMessage", "Job", "JobCount", "Message", "RawReport", "Template",
-    "get_engine", "is_sqlite", "session_scope", "utcnow",
+    "WebhookDelivery", "WebhookEvent", "WebhookReceiver", "get_engine", "is_sqlite", "session_scope", "utcnow",
 ]

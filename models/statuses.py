@@ -66,9 +66,21 @@ class TemplateStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class DeliveryStatus(StrEnum):
+    """A webhook delivery (one signed POST of up to 500 events): pending → sending → delivered | failing → … | dead."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILING = "failing"
+    DEAD = "dead"
+
+
 class Queue(StrEnum):
-    """Celery queues: `otp` for latency-critical single sends, `bulk` for the rest, `poll` for beat's work."""
+    """Celery queues: `otp` for latency-critical single sends, `bulk` for the rest, `poll` for beat's work,
+    `webhooks` for producer status webhooks (a slow receiver never holds back sending or reports)."""
 
     OTP = "otp"
     BULK = "bulk"
     POLL = "poll"
+    WEBHOOKS = "webhooks"

@@ -33,6 +33,8 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # where this job's status webhooks go (resolved at submit: callback_url or the default); None: no events
+    webhook_receiver_id: int | None = None
 
 
 class Chunk(SQLModel, table=True):

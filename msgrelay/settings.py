@@ -44,6 +44,25 @@ class Settings(DatabaseSettings):
     # … and a larger upload (POST /v1/jobs/upload streams its recipients to the database)
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
 
+    # producer status webhooks (DESIGN §9): the default receiver of jobs without a callback_url, and the secrets
+    # (comma-separated: the first is the newest; every one signs a `v1=`, so a receiver holding any verifies)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: float = Field(default=10.0, gt=0)  # connect and read, each: a slow receiver is a failure
+    webhook_batch: int = Field(default=500, ge=1, le=500)  # events per POST (at most 500: DESIGN §9)
+    webhook_parallel: int = Field(default=2, ge=1, le=16)  # POSTs in flight per receiver
+    webhook_dispatch_every_s: float = Field(default=1.0, gt=0)  # beat: look for receivers with work
+    webhook_drain_s: float = Field(default=20.0, gt=0)  # one task sends for a receiver this long, then yields
+    webhook_retry_base_s: float = Field(default=10.0, gt=0)  # backoff: base · 2^(tries-1), jittered
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)  # … capped here
+    webhook_retry_horizon_s: float = Field(default=24 * 3600.0, gt=0)  # failing this long after the first try: dead
+    webhook_stale_sending_s: float = Field(default=120.0, gt=0)  # a delivery `sending` this long: its worker is lost
+
+    def webhook_secrets(self) -> list[str]:
+        """The webhook secrets in order (the first is the newest), without blanks."""
+        raw = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
     def effective_broker_url(self) -> str:
         """The broker a bare `celery -A tasks worker` uses when nothing is set."""
         return self.broker_url or "redis://127.0.0.1:6379/0"

@@ -16,6 +16,8 @@ from models import Chunk, Job, Message, session_scope, utcnow
 from models.bulk import insert_messages
 from msgrelay.accounts import Account
 from msgrelay.content_check import precheck_content
+from msgrelay.settings import get_settings
+from msgrelay.webhooks.receivers import receiver_id, receiver_url
 from msgrelay.templates import precheck_template
 from models.statuses import ChunkStatus, JobStatus, MessageStatus
 from providers.base import Provider, Recipient, SendSpec
@@ -151,19 +153,24 @@ class Prepared:
     provider: Provider
     spec: SendSpec
     idempotency_key: str | None
+    webhook_url: str | None = None  # where the job's status events go (None: nowhere)
 
 
 def prepare(accounts: Mapping[str, Account], account: str, kind: str, *, content: Any, options: Mapping[str, Any] | None,
-            idempotency_key: str | None, send_at: datetime | None) -> Prepared:
+            idempotency_key: str | None, send_at: datetime | None, callback_url: str | None = None) -> Prepared:
     """Check everything of a job but its recipients; InvalidInput names the field."""
     acct, provider = resolve(accounts, account, kind)
+    settings = get_settings()
+    webhook_url = receiver_url(callback_url, settings.webhook_url)
+    if webhook_url and not settings.webhook_secrets():
+        raise InvalidInput("callback_url", "MSGRELAY_WEBHOOK_SECRET is not set here, so webhooks could not be signed")
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
         raise InvalidInput("idempotency_key", "must be 1 to 128 characters")
     require_storable_text("idempotency_key", idempotency_key)
     require_storable_text("content", content)
     require_storable_text("options", dict(options or {}))
     spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
-    return Prepared(acct, provider, spec, idempotency_key)
+    return Prepared(acct, provider, spec, idempotency_key, webhook_url)
 
 
 def precheck(job: Prepared) -> None:
@@ -179,7 +186,8 @@ def new_job(session: Session, job: Prepared, *, now: datetime, total: int, chunk
     row = Job(uid=secrets.token_hex(8), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
               status=JobStatus.RUNNING if is_due(job, now) else JobStatus.QUEUED, content=job.spec.content,
               options=dict(job.spec.options), total=total, chunks=chunks, idempotency_key=job.idempotency_key,
-              send_at=job.spec.send_at, created_at=now, updated_at=now)
+              send_at=job.spec.send_at, created_at=now, updated_at=now,
+              webhook_receiver_id=receiver_id(session, job.webhook_url) if job.webhook_url else None)
     session.add(row)
     session.flush()
     return row
@@ -220,10 +228,11 @@ def submit_job(
     idempotency_key: str | None = None,
     send_at: datetime | None = None,
     database_url: str | None = None,
+    callback_url: str | None = None,
 ) -> Submitted:
     """Validate, then write the whole job in one transaction, then enqueue its chunks (transactional outbox)."""
     job = prepare(accounts, account, kind, content=content, options=options, idempotency_key=idempotency_key,
-                  send_at=send_at)
+                  send_at=send_at, callback_url=callback_url)
     people, removed = normalise_recipients(recipients)
     people, removed_after = drop_repeats(job.provider.normalise(job.spec, people))
     removed += removed_after

@@ -40,11 +40,12 @@ def _at(exc: InvalidInput, offset: int) -> InvalidInput:
 
 def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, recipients: Iterable[Any],
                   enqueue: Enqueue, content: Any = None, options: Mapping[str, Any] | None = None,
-                  idempotency_key: str | None = None, send_at: datetime | None = None) -> Submitted:
+                  idempotency_key: str | None = None, send_at: datetime | None = None,
+                  callback_url: str | None = None) -> Submitted:
     """Validate and write a job whose recipients come from an iterable of any length (lines of an upload),
     holding one batch at a time; then enqueue its chunks."""
     job = prepare(accounts, account, kind, content=content, options=options, idempotency_key=idempotency_key,
-                  send_at=send_at)
+                  send_at=send_at, callback_url=callback_url)
     items = iter(recipients)
     now = utcnow()
     try:

@@ -8,6 +8,7 @@ from tasks.polling import (
     poll_all_balances, poll_all_inbound, poll_all_reports, poll_balance, poll_inbound, poll_reports, sweep,
 )
 from tasks.sending import enqueue_chunks, send_chunk
+from tasks.webhooks import dispatch_webhooks, drain_webhooks
 
 
 def submit(account: str, kind: str, recipients: list[Any], **kw: Any):
@@ -19,5 +20,5 @@ def submit(account: str, kind: str, recipients: list[Any], **kw: Any):
                       enqueue=enqueue_chunks, **kw)
 
 
-__all__ = ["app", "enqueue_chunks", "poll_all_balances", "poll_all_inbound", "poll_all_reports", "poll_balance",
+__all__ = ["app", "dispatch_webhooks", "drain_webhooks", "enqueue_chunks", "poll_all_balances", "poll_all_inbound", "poll_all_reports", "poll_balance",
            "poll_inbound", "poll_reports", "send_chunk", "submit", "sweep"]

@@ -19,7 +19,7 @@ QUEUES = tuple(Queue)
 def make_app() -> Celery:
     """Build the app from the settings."""
     s = get_settings()
-    app = Celery("msgrelay", broker=s.effective_broker_url(), include=["tasks.sending", "tasks.polling"])
+    app = Celery("msgrelay", broker=s.effective_broker_url(), include=["tasks.sending", "tasks.polling", "tasks.webhooks"])
     transport = {"visibility_timeout": s.visibility_timeout_s}
     app.conf.update(
         broker_transport_options=transport,

@@ -31,7 +31,7 @@ def test_beat_sends_every_entry_of_the_app_to_the_poll_queue_with_an_expiry(monk
     # the intervals are the settings' (the test settings make them differ from the defaults)
     assert {name: e.schedule.run_every.total_seconds() for name, e in entries.items()} == {
         "poll-reports": s.poll_reports_every_s, "poll-balances": s.poll_balances_every_s,
-        "poll-inbound": s.poll_inbound_every_s, "sweep": s.sweep_every_s}
+        "poll-inbound": s.poll_inbound_every_s, "sweep": s.sweep_every_s, "webhooks": s.webhook_dispatch_every_s}
     with app.connection_for_write("memory://") as conn:
         producer = app.amqp.Producer(conn)
         before = datetime.now(timezone.utc)
@@ -54,7 +54,7 @@ def test_celery_app_reliability_settings():
     vt = conf.broker_transport_options["visibility_timeout"]
     assert vt == get_settings().visibility_timeout_s
     assert conf.result_backend_transport_options["visibility_timeout"] == vt
-    assert {q.name for q in conf.task_queues} == {"otp", "bulk", "poll"}
+    assert {q.name for q in conf.task_queues} == {"otp", "bulk", "poll", "webhooks"}
 
 
 def test_backoff_stays_well_under_the_visibility_timeout():

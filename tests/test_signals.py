@@ -218,3 +218,25 @@ def test_demo_stops_every_child_on_sigterm_while_sending(cli, tmp_path):
     # then
     rest = run.assert_stops_everything(sent_at)
     assert "SIGTERM: stopping" in rest
+
+
+def test_a_stop_signal_swallowed_inside_a_finalizer_is_raised_again_by_the_wait_loop(tmp_path):
+    # given a supervisor whose stop signal was raised inside a weakref.finalize callback, where Python prints the
+    # exception ("Exception ignored in …") and goes on as if nothing happened
+    import gc
+    import weakref
+
+    from msgrelay.cli.processes import Stopped, Supervisor
+
+    class Pool:
+        """Something collected later, with a finalizer (like urllib3's connection pools)."""
+
+    with Supervisor(tmp_path / "logs") as sup:
+        weakref.finalize(pool := Pool(), os.kill, os.getpid(), signal.SIGTERM)
+        del pool
+        gc.collect()  # the signal lands in the finalizer: swallowed there
+        # when the wait loop looks at its children / then the stop comes through after all
+        with pytest.raises(Stopped):
+            for _ in range(50):
+                sup.dead()
+                time.sleep(0.01)

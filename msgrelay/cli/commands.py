@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from models.statuses import PauseReason, Queue
-from msgrelay.cli import mms, sms
+from msgrelay.cli import mms, sms, webhooks
 from msgrelay.cli.console import EXIT_USAGE, console, err, fail, print_error
 from msgrelay.cli.frames import FRAME_HELP
 from msgrelay.cli.startup import needs_accounts
@@ -43,7 +43,7 @@ def up(api_port: int = typer.Option(8000), flower_port: int = typer.Option(5555)
 
 @app.command()
 @needs_accounts
-def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: otp, bulk, poll."),
+def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: otp, bulk, poll, webhooks."),
            concurrency: int = typer.Option(4, help="Threads (or processes with --pool prefork)."),
            pool: str = typer.Option("threads", help="threads (one process: sends and polls wait on the network "
                                                      "and the database, and share one interpreter's memory) or "
@@ -127,7 +127,9 @@ def send(account: str, kind: str,
          to: str = typer.Option(..., "--to", help="A file (one mobile per line, or mobile,content) or comma-separated mobiles."),
          content: Optional[str] = typer.Option(None), option: list[str] = typer.Option([], help="key=value, the provider's own names."),
          frame: list[str] = typer.Option([], help=FRAME_HELP),
-         idempotency_key: Optional[str] = typer.Option(None), wait: bool = typer.Option(False)) -> None:
+         idempotency_key: Optional[str] = typer.Option(None), wait: bool = typer.Option(False),
+         callback_url: Optional[str] = typer.Option(None, help="Where this job's signed status webhooks go "
+                                                               "(default: MSGRELAY_WEBHOOK_URL).")) -> None:
     """Submit a job."""
     from msgrelay.accounts import get_accounts
     from msgrelay.submit import submit_job
@@ -143,7 +145,8 @@ def send(account: str, kind: str,
             from msgrelay.cli.frames import frames_from_cli
             content = frames_from_cli(frame)
         done = submit_job(accounts=get_accounts(), account=account, kind=kind, recipients=_read_recipients(to),
-                          content=content, options=options, idempotency_key=idempotency_key, enqueue=enqueue_chunks)
+                          content=content, options=options, idempotency_key=idempotency_key, enqueue=enqueue_chunks,
+                          callback_url=callback_url)
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
     console.print(f"job [bold]{done.id}[/bold]: {done.recipients} recipients in {done.chunks} chunks"
@@ -277,6 +280,7 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
 mms.register(app)
 sms.register(app)
+webhooks.register(app)
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ class Supervisor:
     log_dir: Path
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
     _stopping: bool = field(default=False, init=False, repr=False)
+    _signalled: int | None = field(default=None, init=False, repr=False)
     _starting: bool = field(default=False, init=False, repr=False)
     _held: int | None = field(default=None, init=False, repr=False)  # a stop signal that came during a start
     _previous: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
@@ -82,7 +83,14 @@ class Supervisor:
             self._held = signum
             return
         self._stopping = True
+        self._signalled = signum  # kept: raised inside a finalizer callback, the exception is printed and lost
         raise Stopped(signum)
+
+    def check(self) -> None:
+        """Raise `Stopped` again if a stop signal came and its exception was swallowed (Python prints and drops an
+        exception raised while it runs a `weakref.finalize` or `__del__` callback); wait loops call it."""
+        if self._signalled is not None:
+            raise Stopped(self._signalled)
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         """Start one child; its output goes to <log_dir>/<name>.log."""
@@ -98,12 +106,14 @@ class Supervisor:
             self._starting = False
             log.close()  # the child has its own copy
         if self._held is not None and not self._stopping:
-            self._stopping = True
+            self._stopping, self._signalled = True, self._held
             raise Stopped(self._held)
         return proc
 
     def dead(self) -> list[str]:
-        """Names of children that have exited."""
+        """Names of children that have exited (after `check`: a wait loop that watches its children also stops on
+        a signal whose exception was lost)."""
+        self.check()
         return [n for n, p in self.children.items() if p.poll() is not None]
 
     def stop_all(self, timeout_s: float = 15.0) -> None:

@@ -1,5 +1,5 @@
 """The process stack shared by `msgrelay up` and `msgrelay demo`: Redis (embedded when no broker is set),
-an otp worker, a bulk+poll worker, one beat, the API and Flower."""
+an otp worker, a bulk+poll worker, a webhooks worker, one beat, the API and Flower."""
 from __future__ import annotations
 
 import os
@@ -34,6 +34,8 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
     sup.start("worker-otp", msgrelay_argv("worker", "--queues", Queue.OTP, "--concurrency", "1"), env)
     bulk_queues = f"{Queue.BULK},{Queue.POLL}"
     sup.start("worker-bulk", msgrelay_argv("worker", "--queues", bulk_queues, "--concurrency", "4"), env)
+    # webhooks in their own process: a receiver that is slow or down never takes a thread from sending or reports
+    sup.start("worker-webhooks", msgrelay_argv("worker", "--queues", Queue.WEBHOOKS, "--concurrency", "4"), env)
     sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(workdir / "celerybeat-schedule")), env)
     sup.start("api", msgrelay_argv("api", "--port", str(api_port)), env)
     sup.start("flower", msgrelay_argv("flower", "--port", str(flower_port)), env)

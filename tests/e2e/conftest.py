@@ -164,9 +164,17 @@ class Worker:
         return "".join(p.read_text(errors="replace") for p in sorted(self.sup.log_dir.glob("*.log")))
 
 
+#: the session's one stack, shared with tests/webhooks (whose conftest imports these fixtures: pytest then holds
+#: a second `stack` fixture, which must find this one running instead of starting another worker and beat)
+_RUNNING: list[tuple[Sim, Worker]] = []
+
+
 @pytest.fixture(scope="session")
 def stack(database: str) -> Iterator[tuple[Sim, Worker]]:
     """Simulator + worker, started once for the session."""
+    if _RUNNING:
+        yield _RUNNING[0]
+        return
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     sim_port = free_port()
@@ -178,9 +186,11 @@ def stack(database: str) -> Iterator[tuple[Sim, Worker]]:
     wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="the simulator")
     worker = Worker(sup, env)
     worker.start()
+    _RUNNING.append((Sim(sim_url), worker))
     try:
-        yield Sim(sim_url), worker
+        yield _RUNNING[0]
     finally:
+        _RUNNING.clear()
         sup.stop_all(timeout_s=10)
         client.flushdb()
 

@@ -1,0 +1,151 @@
+"""Webhooks end to end: one job of N notify recipients through the API, `bulk`, `poll` and `webhooks` workers,
+beat and the simulator, its ~2N events delivered to a local receiver; the same job again without a receiver.
+Prints events/s (submit → last event acknowledged) and how much the job itself slowed with webhooks on.
+
+    python -m benchmarks.bench_webhooks [N] [--latency S] [--only on|off|store]   (MSGRELAY_BENCH_DB=postgresql)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+import requests
+
+from benchmarks.bench_send import CONTENT, post
+from benchmarks.harness import bench_env, group_rss_mb
+from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
+from msgrelay.webhooks import signing
+
+SECRET = "bench-webhook-secret"
+BULK_CONCURRENCY, POLL_CONCURRENCY, WEBHOOK_CONCURRENCY = 8, 4, 4  # docker-compose.yml
+NICE = int(os.environ.get("MSGRELAY_BENCH_WEBHOOKS_NICE", "0"))  # the webhooks worker's CPU niceness
+
+
+class CountingReceiver:
+    """A local receiver that verifies every signature and counts distinct event ids (and repeats)."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.repeats = self.requests = self.bad = 0
+        self.last_at = 0.0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = signing.verify(self.headers.get(signing.HEADER), body, [SECRET])
+                ids = [int(e["id"][4:]) for e in orjson.loads(body)["events"]] if ok else []
+                with receiver.lock:
+                    receiver.requests += 1
+                    receiver.bad += not ok
+                    before = len(receiver.ids)
+                    receiver.ids.update(ids)
+                    receiver.repeats += len(ids) - (len(receiver.ids) - before)
+                    receiver.last_at = time.perf_counter()
+                self.send_response(204 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def run(n: int, latency: float, webhooks: bool, deliver: bool = True) -> dict:
+    """One job of `n` recipients; its timings (and the webhooks' when on). `deliver=False`: events are written
+    (the triggers' cost) but no worker sends them."""
+    receiver = CountingReceiver() if webhooks else None
+    os.environ.pop("MSGRELAY_WEBHOOK_URL", None)
+    os.environ["MSGRELAY_WEBHOOK_SECRET"] = SECRET
+    if receiver:
+        os.environ["MSGRELAY_WEBHOOK_URL"] = receiver.url
+    with bench_env(report_delay_s=1.0) as (sup, env, sim_url):
+        api = f"http://127.0.0.1:{free_port()}"
+        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
+        workers = {"worker-bulk": ("bulk", BULK_CONCURRENCY), "worker-poll": ("poll", POLL_CONCURRENCY)}
+        if webhooks and deliver:
+            workers["worker-webhooks"] = ("webhooks", WEBHOOK_CONCURRENCY)
+        for name, (queues, concurrency) in workers.items():
+            argv = msgrelay_argv("worker", "--queues", queues, "--concurrency", str(concurrency))
+            if name == "worker-webhooks" and NICE:
+                argv = ["nice", "-n", str(NICE), *argv]
+            sup.start(name, argv, env)
+        sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(sup.log_dir / "beat-schedule")), env)
+        for name in workers:
+            log = sup.log_dir / f"{name}.log"
+            wait_for(lambda: b"ready." in log.read_bytes(), what=name, timeout_s=60)
+        wait_for(lambda: http_ok(api + "/healthz"), what="api")
+        requests.post(f"{sim_url}/_sim/faults", json={"latency_s": latency}, timeout=5).raise_for_status()
+        from sqlalchemy import func, select
+
+        from models import WebhookEvent, get_engine, session_scope
+        started = time.perf_counter()
+        job = post(api, {"account": "voice", "kind": "notify", "content": CONTENT,
+                         "recipients": [f"13{i:09d}" for i in range(n)]})
+        t_done = t_events = None
+        peak = 0.0
+        while time.perf_counter() - started < 3600:
+            if webhooks and deliver:
+                peak = max(peak, group_rss_mb(sup.children["worker-webhooks"].pid))
+            if t_done is None and requests.get(f"{api}/v1/jobs/{job}", timeout=30).json()["status"] == "done":
+                t_done = time.perf_counter() - started
+            if t_done is not None and not (webhooks and deliver):
+                break
+            if t_done is not None:
+                with session_scope() as session:
+                    made = session.scalar(select(func.count()).select_from(WebhookEvent)
+                                          .where(WebhookEvent.job_id == job))
+                if len(receiver.ids) >= made:
+                    t_events = receiver.last_at - started
+                    break
+            time.sleep(0.25)
+        out = {"database": get_engine().dialect.name, "n": n, "job_done_s": t_done}
+        if webhooks and deliver:
+            out.update(events=len(receiver.ids), events_s=t_events, repeats=receiver.repeats,
+                       requests=receiver.requests, bad_signatures=receiver.bad, webhook_worker_mb=peak)
+            receiver.server.shutdown()
+        return out
+
+
+def main() -> None:
+    """Run the job with webhooks on, then off, and print both."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int, nargs="?", default=200_000)
+    ap.add_argument("--latency", type=float, default=0.05, help="simulated provider round trip, seconds")
+    ap.add_argument("--only", choices=("on", "off", "store"),
+                    help="one run only; store: events written by the triggers, none delivered")
+    args = ap.parse_args()
+    if args.only == "store":
+        stored = run(args.n, args.latency, True, deliver=False)
+        print(f"database: {stored['database']}; {args.n:,} recipients; events stored, not delivered: job done "
+              f"{stored['job_done_s']:.1f} s")
+        return
+    runs = {mode: run(args.n, args.latency, mode == "on") for mode in ("on", "off") if args.only in (None, mode)}
+    on, off = runs.get("on"), runs.get("off")
+    first = on or off
+    print(f"database: {first['database']}; {args.n:,} recipients; provider latency {args.latency * 1000:.0f} ms")
+    if on:
+        print(f"webhooks on: job done {on['job_done_s']:.1f} s; {on['events']:,} events acknowledged in "
+              f"{on['events_s']:.1f} s ({on['events'] / on['events_s']:,.0f} events/s from submit), "
+              f"{on['requests']:,} requests, {on['repeats']} repeats, {on['bad_signatures']} bad signatures, "
+              f"webhooks worker {on['webhook_worker_mb']:.0f} MB")
+    if off:
+        print(f"webhooks off: job done {off['job_done_s']:.1f} s")
+    if on and off:
+        print(f"job time with webhooks / without: {on['job_done_s'] / off['job_done_s']:.3f} (target ≤ 1.10); "
+              f"last event / job done without webhooks: {on['events_s'] / off['job_done_s']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
