@@ -25,8 +25,8 @@ from msgrelay.cli.processes import free_port
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
 CHILDREN_GONE_S = 10
 MARK = "MSGRELAY_SIGNAL_TEST_MARK"  # no setting: only inherited, so that descendants can be found
-UP_ROLES = ("redis-server", "worker --queues otp ", "worker --queues bulk,poll ", "cli beat ", "cli api ",
-            "cli flower ")
+UP_ROLES = ("redis-server", "worker --queues otp ", "worker --queues bulk ", "worker --queues poll ",
+            "worker --queues webhooks ", "cli beat ", "cli api ", "cli flower ")
 UP_READY = r"1 accounts; API http://127\.0\.0\.1:\d+/docs"
 
 

@@ -32,8 +32,10 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
         env["MSGRELAY_BROKER_URL"] = start_embedded_redis(sup, workdir)
         console.print(f"embedded Redis at {env['MSGRELAY_BROKER_URL']}")
     sup.start("worker-otp", msgrelay_argv("worker", "--queues", Queue.OTP, "--concurrency", "1"), env)
-    bulk_queues = f"{Queue.BULK},{Queue.POLL}"
-    sup.start("worker-bulk", msgrelay_argv("worker", "--queues", bulk_queues, "--concurrency", "4"), env)
+    sup.start("worker-bulk", msgrelay_argv("worker", "--queues", Queue.BULK, "--concurrency", "4"), env)
+    # report polls apart from sends, as in compose: parsing pages never holds the interpreter a send needs
+    # between its chunk's claim and its request leaving
+    sup.start("worker-poll", msgrelay_argv("worker", "--queues", Queue.POLL, "--concurrency", "2"), env)
     # webhooks in their own process: a receiver that is slow or down never takes a thread from sending or reports
     sup.start("worker-webhooks", msgrelay_argv("worker", "--queues", Queue.WEBHOOKS, "--concurrency", "4"), env)
     sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(workdir / "celerybeat-schedule")), env)
