@@ -10,22 +10,20 @@ import argparse
 import os
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import orjson
 import requests
 
 from benchmarks.bench_send import CONTENT, post
 from benchmarks.harness import bench_env, group_rss_mb
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
-from msgrelay.webhooks import signing
+from msgrelay.webhooks.listener import LocalReceiver
 
 SECRET = "bench-webhook-secret"
 BULK_CONCURRENCY, POLL_CONCURRENCY, WEBHOOK_CONCURRENCY = 8, 4, 4  # docker-compose.yml
 NICE = int(os.environ.get("MSGRELAY_BENCH_WEBHOOKS_NICE", "0"))  # the webhooks worker's CPU niceness
 
 
-class CountingReceiver:
+class CountingReceiver(LocalReceiver):
     """A local receiver that verifies every signature and counts distinct event ids (and repeats)."""
 
     def __init__(self) -> None:
@@ -33,33 +31,17 @@ class CountingReceiver:
         self.repeats = self.requests = self.bad = 0
         self.last_at = 0.0
         self.lock = threading.Lock()
-        receiver = self
+        super().__init__([SECRET], self._count)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = signing.verify(self.headers.get(signing.HEADER), body, [SECRET])
-                ids = [int(e["id"][4:]) for e in orjson.loads(body)["events"]] if ok else []
-                with receiver.lock:
-                    receiver.requests += 1
-                    receiver.bad += not ok
-                    before = len(receiver.ids)
-                    receiver.ids.update(ids)
-                    receiver.repeats += len(ids) - (len(receiver.ids) - before)
-                    receiver.last_at = time.perf_counter()
-                self.send_response(204 if ok else 401)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _count(self, ok: bool, events: list[dict]) -> None:
+        ids = [int(e["id"][4:]) for e in events]
+        with self.lock:
+            self.requests += 1
+            self.bad += not ok
+            before = len(self.ids)
+            self.ids.update(ids)
+            self.repeats += len(ids) - (len(self.ids) - before)
+            self.last_at = time.perf_counter()
 
 
 def run(n: int, latency: float, webhooks: bool, deliver: bool = True) -> dict:

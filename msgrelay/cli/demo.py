@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from models.statuses import JobStatus, TemplateStatus
 from msgrelay.cli.processes import Stopped, Supervisor, free_port, http_ok, msgrelay_argv, wait_for
+from msgrelay.webhooks.listener import LocalReceiver
 
 DEMO_TIMEOUT_S = 600
 #: the jobs whose status webhooks the demo's receiver shows (the two big ones send none: the demo stays quick)
@@ -238,46 +239,18 @@ def _events_made() -> int:
         return session.scalar(select(func.count()).select_from(WebhookEvent))
 
 
-class DemoReceiver:
+class DemoReceiver(LocalReceiver):
     """The producer's side of the demo: a local webhook receiver that verifies signatures and keeps events."""
 
     def __init__(self, secret: str) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        import orjson
-
-        from msgrelay.webhooks import signing
         self.seen: dict[str, dict] = {}
         self.refused = 0
-        receiver = self
+        super().__init__([secret], self._keep)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ok = signing.verify(self.headers.get(signing.HEADER), body, [secret])
-                if ok:
-                    for event in orjson.loads(body)["events"]:
-                        receiver.seen.setdefault(event["id"], event)  # at least once: drop repeats by id
-                receiver.refused += not ok
-                self.send_response(204 if ok else 401)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        """Stop listening."""
-        self.server.shutdown()
-        self.server.server_close()
+    def _keep(self, ok: bool, events: list[dict]) -> None:
+        for event in events:
+            self.seen.setdefault(event["id"], event)  # at least once: drop repeats by id
+        self.refused += not ok
 
     def table(self) -> Table:
         """Events received, by type, with the last job events."""
