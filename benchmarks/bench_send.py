@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import requests
 
-from benchmarks.harness import bench_env, group_rss_mb
+from benchmarks.harness import bench_env, cpu_line, cpu_use, group_rss_mb
 from benchmarks.limit import measure
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
 
@@ -60,6 +60,7 @@ def main() -> None:
         idle_calls = [verification_call(api, f"1390000{i:04d}") for i in range(20)]
         mobiles = [f"13{i:09d}" for i in range(args.n)]
         calls = OtpCalls(api)
+        cpu_before = cpu_use(sup, database)
         started = time.perf_counter()
         job = post(api, {"account": "voice", "kind": "notify", "content": CONTENT, "recipients": mobiles})
         t_submit = time.perf_counter() - started
@@ -76,6 +77,7 @@ def main() -> None:
                 t_done = time.perf_counter() - started
             time.sleep(0.25)
         calls.stop()
+        cpu = {name: used - cpu_before[name] for name, used in cpu_use(sup, database).items()}
         for name, pgid in groups.items():  # the kernel's high-water marks: peaks between two samples count too
             peak[name] = max(peak[name], group_rss_mb(pgid, "VmHWM"))
         (idle, _), (during, sim_lag) = (to_provider_ms(sim_url, group, args.latency)
@@ -107,6 +109,7 @@ def main() -> None:
               f"{pct([c.accepted_ms for c in idle_calls], 99):.0f} ms, during p50 "
               f"{pct([c.accepted_ms for c in calls.calls], 50):.0f} ms p99 "
               f"{pct([c.accepted_ms for c in calls.calls], 99):.0f} ms")
+        print(cpu_line(cpu, t_done))
         print(f"simulator: {stats['accepted_recipients']:,} recipients accepted (job + bare + verification), "
               f"{duplicates} duplicates")
 

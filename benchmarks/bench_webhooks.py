@@ -14,13 +14,13 @@ import time
 import requests
 
 from benchmarks.bench_send import CONTENT, post
-from benchmarks.harness import bench_env, group_rss_mb
+from benchmarks.harness import bench_env, cpu_line, cpu_use, group_rss_mb
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
+from msgrelay.cli.stack import WEBHOOKS_NICE
 from msgrelay.webhooks.listener import LocalReceiver
 
 SECRET = "bench-webhook-secret"
 BULK_CONCURRENCY, POLL_CONCURRENCY, WEBHOOK_CONCURRENCY = 8, 4, 4  # docker-compose.yml
-NICE = int(os.environ.get("MSGRELAY_BENCH_WEBHOOKS_NICE", "0"))  # the webhooks worker's CPU niceness
 
 
 class CountingReceiver(LocalReceiver):
@@ -60,8 +60,8 @@ def run(n: int, latency: float, webhooks: bool, deliver: bool = True) -> dict:
             workers["worker-webhooks"] = ("webhooks", WEBHOOK_CONCURRENCY)
         for name, (queues, concurrency) in workers.items():
             argv = msgrelay_argv("worker", "--queues", queues, "--concurrency", str(concurrency))
-            if name == "worker-webhooks" and NICE:
-                argv = ["nice", "-n", str(NICE), *argv]
+            if name == "worker-webhooks":
+                argv += ["--nice", str(WEBHOOKS_NICE)]  # as compose and `msgrelay up` run it
             sup.start(name, argv, env)
         sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(sup.log_dir / "beat-schedule")), env)
         for name in workers:
@@ -72,6 +72,8 @@ def run(n: int, latency: float, webhooks: bool, deliver: bool = True) -> dict:
         from sqlalchemy import func, select
 
         from models import WebhookEvent, get_engine, session_scope
+        database = get_engine().dialect.name
+        cpu_before = cpu_use(sup, database)
         started = time.perf_counter()
         job = post(api, {"account": "voice", "kind": "notify", "content": CONTENT,
                          "recipients": [f"13{i:09d}" for i in range(n)]})
@@ -92,7 +94,9 @@ def run(n: int, latency: float, webhooks: bool, deliver: bool = True) -> dict:
                     t_events = receiver.last_at - started
                     break
             time.sleep(0.25)
-        out = {"database": get_engine().dialect.name, "n": n, "job_done_s": t_done}
+        cpu = {name: used - cpu_before[name] for name, used in cpu_use(sup, database).items()}
+        out = {"database": database, "n": n, "job_done_s": t_done,
+               "cpu": cpu_line(cpu, time.perf_counter() - started).replace("the job", "the run")}
         if webhooks and deliver:
             out.update(events=len(receiver.ids), events_s=t_events, repeats=receiver.repeats,
                        requests=receiver.requests, bad_signatures=receiver.bad, webhook_worker_mb=peak)
@@ -112,6 +116,7 @@ def main() -> None:
         stored = run(args.n, args.latency, True, deliver=False)
         print(f"database: {stored['database']}; {args.n:,} recipients; events stored, not delivered: job done "
               f"{stored['job_done_s']:.1f} s")
+        print(f"  {stored['cpu']}")
         return
     runs = {mode: run(args.n, args.latency, mode == "on") for mode in ("on", "off") if args.only in (None, mode)}
     on, off = runs.get("on"), runs.get("off")
@@ -122,8 +127,11 @@ def main() -> None:
               f"{on['events_s']:.1f} s ({on['events'] / on['events_s']:,.0f} events/s from submit), "
               f"{on['requests']:,} requests, {on['repeats']} repeats, {on['bad_signatures']} bad signatures, "
               f"webhooks worker {on['webhook_worker_mb']:.0f} MB")
+    if on:
+        print(f"  {on['cpu']} (benchmark: the receiver and the polls)")
     if off:
         print(f"webhooks off: job done {off['job_done_s']:.1f} s")
+        print(f"  {off['cpu']}")
     if on and off:
         print(f"job time with webhooks / without: {on['job_done_s'] / off['job_done_s']:.3f} (target ≤ 1.10); "
               f"last event / job done without webhooks: {on['events_s'] / off['job_done_s']:.3f}")

@@ -48,6 +48,39 @@ def group_rss_mb(pgid: int, field: str = "VmRSS") -> float:
     return total_kb / 1024
 
 
+def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
+    """CPU time (user + system) used so far by the processes of a process group, or by every process whose
+    command is `command` (`postgres`: the server and its backends), from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+            if (pgid is not None and int(fields[2]) == pgid) or (command is not None and name == command):
+                ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat: utime, stime
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_use(sup: Supervisor, database: str) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack (the database server when it is PostgreSQL on this
+    machine, this benchmark process with its verification calls and polls)."""
+    used = {name: cpu_seconds(pgid=child.pid) for name, child in sup.children.items()}
+    if database == "postgresql":
+        used["postgresql"] = cpu_seconds(command="postgres")
+    times = os.times()
+    used["benchmark"] = times.user + times.system
+    return used
+
+
+def cpu_line(used: dict[str, float], wall_s: float) -> str:
+    """CPU seconds by part, largest first, beside what the machine had."""
+    cores = os.cpu_count() or 1
+    return (f"CPU during the job (s; {cores} cores × {wall_s:.1f} s = {cores * wall_s:.0f} s): "
+            + ", ".join(f"{name} {s:.1f}" for name, s in sorted(used.items(), key=lambda kv: -kv[1])))
+
+
 def database_url(workdir: Path) -> str:
     """MSGRELAY_BENCH_DB=postgresql uses MSGRELAY_BENCH_PG_URL (schema reset); default a fresh SQLite file."""
     if os.environ.get("MSGRELAY_BENCH_DB") == "postgresql":

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from msgrelay.cli.processes import free_port
+from msgrelay.cli.stack import WEBHOOKS_NICE
 
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
 CHILDREN_GONE_S = 10
@@ -165,12 +166,25 @@ def _up(cli: Callable[..., Run], tmp_path: Path) -> Run:
                str(tmp_path / "run"))
 
 
+def _niceness(pid: int) -> set[int]:
+    """The niceness of each thread of a process (Linux keeps it per thread)."""
+    found = set()
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError):
+            found.add(int(stat.read_text().rsplit(")", 1)[1].split()[16]))  # field 19 of stat: nice
+    return found
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 def test_up_stops_every_child_on(sig, cli, tmp_path):
     # given a running `msgrelay up` and the processes it started
     run = _up(cli, tmp_path)
     run.read_until(UP_READY)
-    run.stack_complete()
+    started = run.stack_complete()
+    # (the webhooks worker, every thread of it, yields the CPU to the others; nothing else does)
+    assert {cmd: _niceness(pid) for pid, cmd in started.items() if "worker --queues" in cmd} == {
+        cmd: ({WEBHOOKS_NICE} if "--queues webhooks " in cmd else {0})
+        for cmd in started.values() if "worker --queues" in cmd}
     # when
     sent_at = time.monotonic()
     run.proc.send_signal(sig)

@@ -12,6 +12,9 @@ from rich.console import Console
 from models.statuses import Queue
 from msgrelay.cli.processes import Stopped, Supervisor, http_ok, msgrelay_argv, start_embedded_redis, wait_for
 
+#: the webhooks worker's niceness (docker-compose.yml says the same): deliveries yield the CPU to sends and reports
+WEBHOOKS_NICE = 19
+
 
 @dataclass
 class Stack:
@@ -36,8 +39,10 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
     # report polls apart from sends, as in compose: parsing pages never holds the interpreter a send needs
     # between its chunk's claim and its request leaving
     sup.start("worker-poll", msgrelay_argv("worker", "--queues", Queue.POLL, "--concurrency", "2"), env)
-    # webhooks in their own process: a receiver that is slow or down never takes a thread from sending or reports
-    sup.start("worker-webhooks", msgrelay_argv("worker", "--queues", Queue.WEBHOOKS, "--concurrency", "4"), env)
+    # webhooks in their own process: a receiver that is slow or down never takes a thread from sending or reports,
+    # and deliveries yield the CPU to them
+    sup.start("worker-webhooks", msgrelay_argv("worker", "--queues", Queue.WEBHOOKS, "--concurrency", "4",
+                                               "--nice", str(WEBHOOKS_NICE)), env)
     sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(workdir / "celerybeat-schedule")), env)
     sup.start("api", msgrelay_argv("api", "--port", str(api_port)), env)
     sup.start("flower", msgrelay_argv("flower", "--port", str(flower_port)), env)

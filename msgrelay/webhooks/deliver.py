@@ -4,7 +4,9 @@ answer (DESIGN §7.3: commit, then act). A retry resends the same events (same i
 A delivery is `sending` while a worker holds it; one left `sending` longer than `webhook_stale_sending_s` was
 lost with its worker and is tried again. While a receiver has a `failing` delivery, only that one is retried
 (a receiver that is down gets one request per backoff step, not a flood); its new events wait unclaimed.
-On PostgreSQL claims use `FOR UPDATE SKIP LOCKED`, so several workers can send for one receiver at once.
+Claims of new events take turns on the receiver's cursor (one statement on PostgreSQL, made in the transaction that
+records the previous acknowledgement); the POSTs of several workers for one receiver then run at once. Due
+deliveries are claimed with `FOR UPDATE SKIP LOCKED` on PostgreSQL.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
-from sqlalchemy import and_, exists, func, insert, or_, select, text, update
+from sqlalchemy import and_, exists, func, insert, or_, select, text, tuple_, update
 from sqlmodel import Session
 
 from models import WebhookDelivery, WebhookEvent, WebhookReceiver, is_sqlite, session_scope, utcnow
@@ -25,21 +27,37 @@ from msgrelay.webhooks import events, policy, signing
 #: deliveries that wait for a try (an operator's retry makes a dead one `pending` again)
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.FAILING)
 USER_AGENT = "msgrelay-webhooks/1"
-_CLAIM_PG = f"""
-WITH picked AS MATERIALIZED (
-    SELECT id FROM webhook_event WHERE receiver_id = :r AND delivery_id IS NULL
-    ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED
+#: PostgreSQL: the oldest transaction still running; only events of older ones are claimed (none can commit later)
+_HORIZON_PG = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+#: PostgreSQL, one statement: lock the receiver's cursor (unless one of its deliveries is failing: new events wait),
+#: pick the events after it, make their delivery, move the cursor, read the events (each row with the delivery id).
+#: No event row is written.
+_CLAIM_NEW_PG = f"""
+WITH r AS MATERIALIZED (
+    SELECT cursor_xid, cursor_id FROM webhook_receiver w WHERE id = :r AND NOT EXISTS (
+        SELECT 1 FROM webhook_delivery f WHERE f.receiver_id = w.id AND f.status = :failing)
+    FOR UPDATE
+), picked AS MATERIALIZED (
+    SELECT e.xid, e.id FROM webhook_event e  -- the cursor as subqueries: an index range, not a join filter
+    WHERE e.receiver_id = :r AND (e.xid, e.id) > ((SELECT cursor_xid FROM r), (SELECT cursor_id FROM r))
+      AND e.xid < {_HORIZON_PG}
+    ORDER BY e.xid, e.id LIMIT :n
+), edge AS MATERIALIZED (
+    SELECT xid, id, count(*) OVER () AS n FROM picked ORDER BY xid DESC, id DESC LIMIT 1
 ), made AS (
     INSERT INTO webhook_delivery (receiver_id, status, events, attempts, first_attempt_at, next_attempt_at,
-                                  created_at, updated_at)
-    SELECT :r, :sending, count(*), 0, :now, :now, :now, :now FROM picked HAVING count(*) > 0
-    RETURNING id
-), claimed AS (
-    UPDATE webhook_event ev SET delivery_id = made.id FROM picked, made WHERE ev.id = picked.id
-    RETURNING ev.*
+                                  created_at, updated_at, after_xid, after_id, last_xid, last_id)
+    SELECT :r, :sending, edge.n, 0, :now, :now, :now, :now, r.cursor_xid, r.cursor_id, edge.xid, edge.id
+    FROM r, edge RETURNING id
+), moved AS (
+    UPDATE webhook_receiver w SET cursor_xid = edge.xid, cursor_id = edge.id FROM edge WHERE w.id = :r
 )
-SELECT made.id, ({events.body_sql(False, source="claimed")}) FROM made
+SELECT made.id, x.* FROM made, ({events.rows_sql(False, "(SELECT ev.* FROM picked p JOIN webhook_event ev ON ev.id = p.id)")}) x
+ORDER BY x.xid, x.id
 """
+#: SQLite: the last event to take after the cursor, and how many
+_EDGE_SQLITE = ("SELECT xid, id, count(*) OVER () FROM (SELECT xid, id FROM webhook_event WHERE receiver_id = :r "
+                "AND (xid, id) > (:xid, :id) ORDER BY xid, id LIMIT :n) picked ORDER BY xid DESC, id DESC LIMIT 1")
 _local = threading.local()
 
 
@@ -106,7 +124,9 @@ def reclaim_stale(session: Session, settings: Settings, now: datetime) -> int:
 
 def receivers_with_work(session: Session, now: datetime) -> list[int]:
     """Receivers with a delivery due, or with unclaimed events and no failing delivery (whose new events wait)."""
-    unclaimed = exists().where(WebhookEvent.receiver_id == WebhookReceiver.id, WebhookEvent.delivery_id.is_(None))
+    unclaimed = exists().where(WebhookEvent.receiver_id == WebhookReceiver.id,
+                               tuple_(WebhookEvent.xid, WebhookEvent.id)
+                               > tuple_(WebhookReceiver.cursor_xid, WebhookReceiver.cursor_id))
     failing = exists().where(WebhookDelivery.receiver_id == WebhookReceiver.id,
                              WebhookDelivery.status == DeliveryStatus.FAILING)
     due = exists().where(WebhookDelivery.receiver_id == WebhookReceiver.id, WebhookDelivery.status.in_(WAITING),
@@ -138,29 +158,34 @@ def _is_failing(session: Session, receiver_id: int) -> bool:
                            .limit(1)).first() is not None
 
 
-def _claim_new_pg(session: Session, receiver_id: int, batch: int, now: datetime) -> tuple[int, bytes] | None:
-    """PostgreSQL, one statement: pick the oldest unclaimed events (a materialised pick: an `IN (… LIMIT … SKIP
-    LOCKED)` subquery may be rescanned and take more), make their delivery, tie them to it, build its body."""
-    row = session.execute(text(_CLAIM_PG), {"r": receiver_id, "n": batch, "now": now,
-                                            "sending": DeliveryStatus.SENDING}).first()
-    return (row[0], row[1].encode("utf-8")) if row else None
-
-
 def _claim_new_sqlite(session: Session, receiver_id: int, batch: int, now: datetime) -> tuple[int, bytes] | None:
-    """SQLite (one writer: the transaction sees and takes the rows alone): the same in three statements."""
-    delivery_id = session.scalars(insert(WebhookDelivery).values(
-        receiver_id=receiver_id, status=DeliveryStatus.SENDING, events=0, attempts=0, first_attempt_at=now,
-        next_attempt_at=now, created_at=now, updated_at=now).returning(WebhookDelivery.id)).one()
-    oldest = (select(WebhookEvent.id).where(WebhookEvent.receiver_id == receiver_id,
-                                            WebhookEvent.delivery_id.is_(None))
-              .order_by(WebhookEvent.id).limit(batch))
-    taken = session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(oldest.scalar_subquery()))
-                            .values(delivery_id=delivery_id).execution_options(synchronize_session=False)).rowcount
-    if not taken:
-        session.rollback()  # no empty delivery row
+    """SQLite: the same as `_CLAIM_NEW_PG` in several statements (the first write takes the database's write lock,
+    so the transaction reads and moves the cursor alone)."""
+    r = WebhookReceiver
+    cursor = session.execute(update(r.__table__).where(r.id == receiver_id).values(cursor_xid=r.cursor_xid)
+                             .returning(r.cursor_xid, r.cursor_id)).first()
+    if cursor is None or _is_failing(session, receiver_id):
         return None
-    session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(events=taken))
+    edge = session.execute(text(_EDGE_SQLITE), {"r": receiver_id, "xid": cursor[0], "id": cursor[1], "n": batch}).first()
+    if edge is None:
+        return None
+    delivery_id = session.scalars(insert(WebhookDelivery).values(
+        receiver_id=receiver_id, status=DeliveryStatus.SENDING, events=edge[2], attempts=0, first_attempt_at=now,
+        next_attempt_at=now, created_at=now, updated_at=now, after_xid=cursor[0], after_id=cursor[1],
+        last_xid=edge[0], last_id=edge[1]).returning(WebhookDelivery.id)).one()
+    session.execute(update(r.__table__).where(r.id == receiver_id).values(cursor_xid=edge[0], cursor_id=edge[1]))
     return delivery_id, events.delivery_body(session, delivery_id)
+
+
+def claim_new(session: Session, receiver_id: int, batch: int, now: datetime) -> tuple[int, bytes] | None:
+    """The receiver's oldest unclaimed events (at most `batch`) in a new delivery with its body, unless one of its
+    deliveries is failing; None: nothing to claim."""
+    if is_sqlite(session.get_bind()):
+        return _claim_new_sqlite(session, receiver_id, batch, now)
+    rows = session.execute(text(_CLAIM_NEW_PG), {"r": receiver_id, "n": batch, "now": now,
+                                                 "sending": DeliveryStatus.SENDING,
+                                                 "failing": DeliveryStatus.FAILING}).all()
+    return (rows[0][0], events.body_of_rows(row[1:] for row in rows)) if rows else None
 
 
 def claim(receiver_id: int, settings: Settings) -> tuple[int, bytes] | None:
@@ -170,25 +195,26 @@ def claim(receiver_id: int, settings: Settings) -> tuple[int, bytes] | None:
     with session_scope() as session:
         if (due := _claim_due(session, receiver_id, now)) is not None:
             return due, events.delivery_body(session, due)
-        if _is_failing(session, receiver_id):
-            return None
-        claim_new = _claim_new_sqlite if is_sqlite(session.get_bind()) else _claim_new_pg
         return claim_new(session, receiver_id, settings.webhook_batch, now)
 
 
-def record(delivery_id: int, answer: Answer, settings: Settings) -> str:
-    """Write what a try came to (an acknowledgement in one statement); returns the delivery's new status."""
+def record(delivery_id: int, answer: Answer, settings: Settings, *,
+           then_claim: int | None = None) -> tuple[str, tuple[int, bytes] | None]:
+    """Write what a try came to (an acknowledgement in one statement); returns the delivery's new status and, for
+    an acknowledgement with `then_claim` (a receiver id), that receiver's next new events claimed in the same
+    transaction (one round of the database less per delivery)."""
     now = utcnow()
     d = WebhookDelivery
     with session_scope() as session:
         if answer.ok:
-            session.execute(update(d).where(d.id == delivery_id, d.status != DeliveryStatus.DELIVERED).values(
-                status=DeliveryStatus.DELIVERED, delivered_at=now, last_error=None, last_status=answer.status,
-                attempts=d.attempts + 1, updated_at=now))
-            return DeliveryStatus.DELIVERED
+            session.execute(update(d.__table__).where(d.id == delivery_id, d.status != DeliveryStatus.DELIVERED)
+                            .values(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error=None,
+                                    last_status=answer.status, attempts=d.attempts + 1, updated_at=now))
+            claimed = None if then_claim is None else claim_new(session, then_claim, settings.webhook_batch, now)
+            return DeliveryStatus.DELIVERED, claimed
         row = session.get(d, delivery_id, with_for_update=True)
         if row is None:
-            return DeliveryStatus.DEAD
+            return DeliveryStatus.DEAD, None
         row.attempts, row.last_status, row.updated_at = row.attempts + 1, answer.status, now
         if row.status == DeliveryStatus.SENDING:  # not reclaimed meanwhile (a reclaimed one is due again already)
             row.last_error = answer.error
@@ -198,7 +224,7 @@ def record(delivery_id: int, answer: Answer, settings: Settings) -> str:
                 row.status = DeliveryStatus.FAILING
                 row.next_attempt_at = now + timedelta(seconds=policy.next_wait_s(row.attempts, settings))
         session.add(row)
-        return row.status
+        return row.status, None
 
 
 def receiver_url(receiver_id: int) -> str:
@@ -213,16 +239,14 @@ def drain(receiver_id: int, settings: Settings, *, budget_s: float | None = None
     done: dict[str, int] = {}
     url = receiver_url(receiver_id)
     secrets = settings.webhook_secrets()
-    while time.monotonic() < deadline:
-        claimed = claim(receiver_id, settings)
-        if claimed is None:
-            break
+    claimed = claim(receiver_id, settings)
+    while claimed is not None:
         delivery_id, body = claimed
         answer = post(url, body, secrets, timeout_s=settings.webhook_timeout_s, delivery_id=delivery_id)
-        status = record(delivery_id, answer, settings)
+        more = receiver_id if time.monotonic() < deadline else None
+        status, claimed = record(delivery_id, answer, settings, then_claim=more)
         done[status] = done.get(status, 0) + 1
-        if status != DeliveryStatus.DELIVERED:
-            break  # the receiver is not well: its backoff decides when to come back
+        # not delivered: the receiver is not well, its backoff decides when to come back (nothing was claimed)
     return done
 
 

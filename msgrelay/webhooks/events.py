@@ -1,10 +1,11 @@
-"""Event bodies (DESIGN §9) from outbox rows, built by the database itself (PostgreSQL `json_build_object`,
-SQLite's JSON1): what changed is in the row, what never changes (custom id, mobile, account, kind) is joined from
-the message and the job. 500 events become one JSON text in C, not 500 Python dicts (most of a delivery's CPU).
+"""Event bodies (DESIGN §9) from outbox rows: what changed is in the row, what never changes (custom id, mobile,
+account, kind) is joined from the message and the job. The database returns plain rows; the webhooks worker makes
+the JSON with orjson (1.3 µs an event), which costs the database less than building it there (PostgreSQL's
+`json_build_object` took ~5.6 µs an event of the database's CPU, which sending and reports share).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,47 +25,52 @@ def event_id(row_id: int) -> str:
     return f"{EVENT_ID_PREFIX}{row_id}"
 
 
-def _pairs(*pairs: str) -> str:
-    return ", ".join(pairs)
-
-
-def body_sql(sqlite: bool, where: str = "TRUE", source: str = "webhook_event") -> str:
-    """One SELECT of the whole `{"events": [...]}` text for the rows of `source` (alias `e`, the columns of
-    `webhook_event`) matching `where`."""
-    if sqlite:
-        obj, created = "json_object", "replace(e.created_at, ' ', 'T') || 'Z'"
-        count = "coalesce(json_extract(e.counts, '$.{s}'), 0)"
-    else:
-        obj, created = "json_build_object", "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        count = "coalesce((e.counts->>'{s}')::bigint, 0)"
-    counts = f"{obj}(" + ", ".join(f"'{s}', {count.format(s=s)}" for s in STATUSES) + ")"
-    head = _pairs(f"'id', '{EVENT_ID_PREFIX}' || e.id", "'type', e.type", f"'created_at', {created}",
-                  "'job_id', e.job_id")
-    job_event = f"{obj}({head}, " + _pairs("'status', e.status", "'reason', e.reason", f"'counts', {counts}") + ")"
-    message_event = f"{obj}({head}, " + _pairs(
-        "'account', j.account", "'kind', j.kind", "'custom_id', m.custom_id", "'mobile', m.mobile",
-        "'status', e.status", "'provider_state', e.provider_state", "'provider_desc', e.provider_desc",
-        "'seq', e.id") + ")"
-    rows = (f"SELECT e.id, CASE WHEN e.message_id IS NULL THEN {job_event} ELSE {message_event} END AS ev "
+def rows_sql(sqlite: bool, source: str) -> str:
+    """The SELECT of what the events of `source` (a table or subquery with `webhook_event`'s columns) say, in
+    (xid, id) order, one row each as `body_of_rows` reads it."""
+    created = ("replace(e.created_at, ' ', 'T') || 'Z'" if sqlite else
+               "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    return (f"SELECT e.id, e.type, {created}, e.job_id, e.message_id, j.account, j.kind, m.custom_id, m.mobile, "
+            f"e.status, e.provider_state, e.provider_desc, e.reason, e.counts, e.xid "
             f"FROM {source} e JOIN job j ON j.id = e.job_id LEFT JOIN message m ON m.id = e.message_id "
-            f"WHERE {where}")
-    if sqlite:  # json_group_array keeps the subquery's order
-        return f"SELECT json_object('events', json_group_array(json(ev))) FROM ({rows} ORDER BY e.id)"
-    return (f"SELECT json_build_object('events', coalesce(json_agg(ev ORDER BY id), '[]'::json))::text "
-            f"FROM ({rows}) x")
+            f"ORDER BY e.xid, e.id")
+
+
+def body_of_rows(rows: Iterable[Sequence[Any]]) -> bytes:
+    """The request body `{"events": [...]}` of rows read by `rows_sql`."""
+    told = []
+    for (row_id, kind_of, created, job_id, message_id, account, kind, custom_id, mobile, status, state, desc,
+         reason, counts, _xid) in rows:
+        head = {"id": f"{EVENT_ID_PREFIX}{row_id}", "type": kind_of, "created_at": created, "job_id": job_id}
+        if message_id is None:
+            counts = orjson.loads(counts) if isinstance(counts, str) else counts or {}
+            told.append({**head, "status": status, "reason": reason,
+                         "counts": {s: counts.get(s, 0) for s in STATUSES}})
+        else:
+            told.append({**head, "account": account, "kind": kind, "custom_id": custom_id, "mobile": mobile,
+                         "status": status, "provider_state": state, "provider_desc": desc, "seq": row_id})
+    return orjson.dumps({"events": told})
+
+
+#: a delivery's events: its receiver's after its `after` position up to its `last`, given as values and with the
+#: count as a LIMIT (joined to the delivery row the planner scanned the whole table; without the LIMIT it guessed a
+#: third of the table for the range and hashed all messages)
+DELIVERY_EVENTS = ("(SELECT * FROM webhook_event WHERE receiver_id = :r AND (xid, id) > (:after_xid, :after_id) "
+                   "AND (xid, id) <= (:last_xid, :last_id) ORDER BY xid, id LIMIT :events)")
 
 
 def delivery_body(session: Session, delivery_id: int) -> bytes:
-    """The request body of one delivery: its events in id order."""
-    sql = body_sql(is_sqlite(session.get_bind()), "e.delivery_id = :d")
-    return session.execute(text(sql), {"d": delivery_id}).scalar_one().encode("utf-8")
+    """The request body of one delivery: its events in (xid, id) order."""
+    d = session.execute(text("SELECT receiver_id AS r, after_xid, after_id, last_xid, last_id, events "
+                             "FROM webhook_delivery WHERE id = :d"), {"d": delivery_id}).mappings().one()
+    return body_of_rows(session.execute(text(rows_sql(is_sqlite(session.get_bind()), DELIVERY_EVENTS)), dict(d)))
 
 
 def events_body(session: Session, event_ids: Sequence[int]) -> bytes:
     """The request body that would carry these events (tests, tools)."""
-    sql = text(body_sql(is_sqlite(session.get_bind()), "e.id IN :ids")).bindparams(
+    sql = text(rows_sql(is_sqlite(session.get_bind()), "(SELECT * FROM webhook_event WHERE id IN :ids)")).bindparams(
         bindparam("ids", expanding=True))
-    return session.execute(sql, {"ids": list(event_ids)}).scalar_one().encode("utf-8")
+    return body_of_rows(session.execute(sql, {"ids": list(event_ids)}))
 
 
 def _iso(when: datetime) -> str:

@@ -1,0 +1,128 @@
+"""Claims read a receiver's events after its cursor and never write an event row (migration 0007): no event is
+passed by the cursor while its transaction is still open, none is claimed twice, and an upgrade from 0006 keeps
+what was claimed and what was not."""
+from __future__ import annotations
+
+import itertools
+
+import orjson
+
+import pytest
+from sqlalchemy import select, text, update
+
+from models import Message, WebhookDelivery, WebhookEvent, WebhookReceiver, get_engine, session_scope, utcnow
+from models.statuses import MessageStatus
+from msgrelay.settings import get_settings
+from msgrelay.webhooks import deliver, events
+from tests.webhooks.test_events import new_job
+
+pytestmark = [pytest.mark.db, pytest.mark.usefixtures("database")]
+M = MessageStatus
+_urls = itertools.count()
+
+
+def own_receiver_job(n: int) -> tuple[int, int, list[int]]:
+    """A job of `n` queued messages whose receiver is its own (no other test's events): (receiver, job, messages)."""
+    job_id, mids = new_job(statuses=(M.QUEUED,) * n)
+    with session_scope() as session:
+        receiver = WebhookReceiver(url=f"http://127.0.0.1:9/claims-{next(_urls)}-{utcnow().timestamp()}")
+        session.add(receiver)
+        session.flush()
+        session.execute(text("UPDATE job SET webhook_receiver_id = :r WHERE id = :j"), {"r": receiver.id, "j": job_id})
+        return receiver.id, job_id, mids
+
+
+def claim_all(receiver_id: int) -> list[list[str]]:
+    """Claim new events until none is left; the event ids of each body as a POST would send it right after its
+    claim (deliveries stay `sending`: nothing is posted)."""
+    sent = []
+    while (claimed := deliver.claim(receiver_id, get_settings())) is not None:
+        sent.append([e["id"] for e in orjson.loads(claimed[1])["events"]])
+    return sent
+
+
+def delivered_ids(receiver_id: int) -> list[list[str]]:
+    """The event ids of each of the receiver's deliveries, in delivery order, read from their bodies."""
+    with session_scope() as session:
+        ids = session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.receiver_id == receiver_id)
+                              .order_by(WebhookDelivery.id)).all()
+        return [[e["id"] for e in orjson.loads(events.delivery_body(session, d))["events"]] for d in ids]
+
+
+def event_rows(job_id: int) -> list[tuple]:
+    """The job's event rows as stored: every column, and on PostgreSQL where the row version lives (an UPDATE,
+    even one that changes nothing, moves it)."""
+    with session_scope() as session:
+        where = "" if session.get_bind().dialect.name == "sqlite" else "ctid::text, xmin::text, "
+        return [tuple(r) for r in session.execute(text(
+            f"SELECT {where}* FROM webhook_event WHERE job_id = :j ORDER BY id"), {"j": job_id})]
+
+
+def test_claims_split_the_events_in_order_and_write_no_event_row():
+    receiver_id, job_id, mids = own_receiver_job(1_234)
+    with session_scope() as session:
+        session.execute(update(Message).where(Message.job_id == job_id).values(status=M.SUBMITTED))
+        made = [events.event_id(i) for i in session.scalars(
+            select(WebhookEvent.id).where(WebhookEvent.job_id == job_id).order_by(WebhookEvent.xid, WebhookEvent.id))]
+    before = event_rows(job_id)
+    sent = claim_all(receiver_id)
+    assert [len(d) for d in sent] == [500, 500, 234]
+    assert sum(sent, []) == made and delivered_ids(receiver_id) == sent
+    assert event_rows(job_id) == before
+
+
+@pytest.mark.parametrize("first_xid", ["late", "early"])
+def test_an_event_committed_after_a_newer_one_is_not_passed_by_the_cursor(database, first_xid):
+    """Transaction `late` writes an event (the lower id), `early` another and commits first; `late` commits after
+    a claim. Whichever took its transaction id first, a cursor must not pass `late`'s event: by id it would (case
+    early), by xid without the running-transaction horizon it would (case late)."""
+    if database.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: ids commit in order (xid stays 0)")
+    receiver_id, job_id, (m_late, m_early) = own_receiver_job(2)
+    engine = get_engine(database)
+    with engine.connect() as late, engine.connect() as early:
+        for conn in ((late, early) if first_xid == "late" else (early, late)):
+            conn.execute(text("SELECT pg_current_xact_id()"))
+        late.execute(update(Message).where(Message.id == m_late).values(status=M.SUBMITTED))
+        early.execute(update(Message).where(Message.id == m_early).values(status=M.SUBMITTED))
+        early.commit()
+        sent = claim_all(receiver_id)
+        late.commit()
+    sent += claim_all(receiver_id)
+    assert sorted(sum(sent, [])) == sorted(events.event_id(event_of(m)) for m in (m_late, m_early))
+    assert sent == delivered_ids(receiver_id)  # what a retry would send is what the first try sent
+    assert event_of(m_late) < event_of(m_early)  # the id order a cursor must not follow
+
+
+def event_of(message_id: int) -> int:
+    with session_scope() as session:
+        return session.scalars(select(WebhookEvent.id).where(WebhookEvent.message_id == message_id)).one()
+
+
+def test_the_upgrade_keeps_claimed_events_claimed_and_the_rest_waiting(database):
+    from alembic import command
+
+    from models.migrate import alembic_config, upgrade
+    receiver_id, job_id, mids = own_receiver_job(5)
+    with session_scope() as session:
+        session.execute(update(Message).where(Message.job_id == job_id).values(status=M.SUBMITTED))
+        ids = list(session.scalars(select(WebhookEvent.id).where(WebhookEvent.job_id == job_id)
+                                   .order_by(WebhookEvent.id)))
+    with session_scope() as session:  # nothing else of this receiver's is claimed
+        session.execute(text("UPDATE webhook_receiver SET cursor_id = :i WHERE id = :r"), {"i": ids[-1], "r": receiver_id})
+    command.downgrade(alembic_config(database), "0006")
+    try:
+        with get_engine(database).begin() as conn:  # under 0006: events 0-2 claimed by one delivery, 3-4 not
+            delivery = conn.execute(text(
+                "INSERT INTO webhook_delivery (receiver_id, status, events, attempts, next_attempt_at, created_at, "
+                "updated_at) VALUES (:r, 'failing', 3, 1, :now, :now, :now) RETURNING id"),
+                {"r": receiver_id, "now": utcnow()}).scalar_one()
+            conn.execute(text("UPDATE webhook_event SET delivery_id = :d WHERE id IN (:a, :b, :c)"),
+                         {"d": delivery, "a": ids[0], "b": ids[1], "c": ids[2]})
+    finally:
+        upgrade(database)
+    assert delivered_ids(receiver_id) == [[events.event_id(i) for i in ids[:3]]]
+    with session_scope() as session:
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery).values(status="delivered"))
+    assert claim_all(receiver_id) == [[events.event_id(i) for i in ids[3:]]]
+
