@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from providers.simulator.base import BEIJING
+from providers.simulator.base import BEIJING, json_off_the_loop
 from providers.simulator.emay.common import Refused, check_auth, emay_apps, require
 from providers.simulator.faults import add_route, stall_after_accept
 from providers.simulator.state import ReportRef, SimState
@@ -170,15 +170,19 @@ def ims_router(state: SimState) -> APIRouter:
             state.set_balance(app_id, state.balance(app_id) + len(mobiles))
         record = state.accept(endpoint, app_id, "ims", mobiles, ids, outcomes_for(config.seed, paid=paid))
         assert record is not None
-        data = [{"mobile": m, "imsId": record.provider_id(i), "customImsId": record.custom_id(i)}
-                for i, m in enumerate(mobiles)]
+        def answer_body() -> dict[str, Any]:
+            data = [{"mobile": m, "imsId": record.provider_id(i), "customImsId": record.custom_id(i)}
+                    for i, m in enumerate(mobiles)]
+            return {"code": "SUCCESS", "data": data[0] if endpoint == SINGLE else data}
+
+        answer = await json_off_the_loop(answer_body)
         await stall_after_accept(state)
-        return JSONResponse({"code": "SUCCESS", "data": data[0] if endpoint == SINGLE else data})
+        return answer
 
     async def get_report(body: dict[str, Any]) -> Response:
         app_id = authenticate(body)
         reports = state.take_reports(app_id, parse_number(body))
-        return JSONResponse({"code": "SUCCESS", "data": [report_json(r) for r in reports]})
+        return await json_off_the_loop(lambda: {"code": "SUCCESS", "data": [report_json(r) for r in reports]})
 
     def bind(path: str, handler: Callable[..., Awaitable[Response]], *args: str) -> None:
         async def respond(request: Request) -> Response:

@@ -17,7 +17,7 @@ from functools import lru_cache, partial
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from providers.simulator.base import BEIJING, parse_params
+from providers.simulator.base import BEIJING, json_off_the_loop, parse_params
 from providers.simulator.emay.common import Refused, check_auth, emay_apps, require
 from providers.simulator.faults import add_route, stall_after_accept
 from providers.simulator.state import ReportRef, SimState
@@ -195,17 +195,17 @@ def voice_router(state: SimState) -> APIRouter:
         # the document's own spellings: ERROR_NEEDMORE_BALANCE (3.2), ERROR_NEEDMORE_BLANCE (3.4)
         require(record is not None, "ERROR_NEEDMORE_BALANCE" if service == "voice" else "ERROR_NEEDMORE_BLANCE")
         assert record is not None
-        data = [
+        answer = await json_off_the_loop(lambda: {"code": "SUCCESS", "data": [
             {"mobile": m, id_key: record.provider_id(i), custom_key: record.custom_id(i)}
-            for i, m in enumerate(mobiles)
-        ]
+            for i, m in enumerate(mobiles)]})
         await stall_after_accept(state)
-        return JSONResponse({"code": "SUCCESS", "data": data})
+        return answer
 
     async def get_report(params: dict[str, str], service: str) -> Response:
         app_id = auth(params, service)
         reports = state.take_reports(app_id, parse_number(params))
-        return JSONResponse({"code": "SUCCESS", "data": [report_json(r, config.seed) for r in reports]})
+        return await json_off_the_loop(lambda: {"code": "SUCCESS",
+                                                "data": [report_json(r, config.seed) for r in reports]})
 
     async def get_balance(params: dict[str, str], service: str) -> Response:
         value = str(state.balance(auth(params, service, balance_call=True)))
