@@ -130,13 +130,13 @@ def test_500s_and_timeouts_are_retried_with_growing_delays(api, sim, receiver, m
     wait_until(lambda: received_ids(receiver, job_id) and not [
         d for d in deliveries(api, receiver) if d["status"] != "delivered"] and wait_done(job_id) and
         received_ids(receiver, job_id) == db_event_ids(job_id), timeout_s=40, what="everything delivered")
-    # then the waits grew: each at least the schedule's least (base 0.4 s · 2^(n-1), cap 3.2, jitter ≥ ½),
-    # and the fourth longer than the first
+    # then the waits grew: each at least the schedule's least (base 0.4 s · 2^(n-1), cap 3.2, jitter ≥ ½), so the
+    # third at least 0.8 s, twice the longest the first may be. (The gaps are not compared with each other: each
+    # also holds up to a dispatch tick, 0.5 s here, which on a slow machine outweighs the first waits.)
     times = attempts_of(receiver, first)[:4]
     gaps = [b - a for a, b in zip(times, times[1:])]
     least = [0.5 * min(3.2, 0.4 * 2 ** n) for n in range(3)]
     assert all(g >= low - 0.05 for g, low in zip(gaps, least)), gaps
-    assert gaps[2] > gaps[0], gaps
 
 
 def test_after_the_horizon_a_delivery_is_dead_and_retry_sends_it_again(api, sim, receiver):
