@@ -19,8 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/msgrelay demo $(ARGS)
 
-# The whole suite on SQLite, then on PostgreSQL (both against the real Redis, worker and simulator).
-test: test-sqlite test-postgresql
+# The whole suite on SQLite and, at the same time, its database tests on PostgreSQL (each pass against the real
+# Redis, its own worker and simulator); `make test-sqlite` / `make test-postgresql` run one pass.
+test: $(STAMP)
+	BIN=$(BIN) PG_URL=$(PG_URL) bash tests/run_both_passes.sh $(ARGS)
 
 test-sqlite: $(STAMP)
 	MSGRELAY_TEST_DB=sqlite $(BIN)/pytest -q $(ARGS)

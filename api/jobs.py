@@ -69,6 +69,8 @@ class JobFields(StorableBody):
     options: dict[OptionName, OptionValue] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
     send_at: datetime | None = None
+    valid_until: datetime | None = Field(default=None, description=(
+        "aware time: a message not handed to the provider by then ends expired (NOT_SENT_IN_TIME), unsent"))
     callback_url: str | None = Field(default=None, max_length=URL_MAX_CHARS, description=(
         "http(s) URL that receives this job's signed status events (overrides MSGRELAY_WEBHOOK_URL)"))
 
@@ -83,7 +85,7 @@ class JobFields(StorableBody):
         except InvalidInput as exc:
             raise ValueError(exc.rule) from None
 
-    @field_validator("send_at")
+    @field_validator("send_at", "valid_until")
     @classmethod
     def _utc_in_range(cls, value: datetime | None) -> datetime | None:
         """An aware time that still exists once converted to UTC (years 1 to 9999)."""
@@ -152,7 +154,7 @@ async def create_job(request: Request) -> JobCreated:
     done = await run_in_threadpool(
         submit, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
-        callback_url=body.callback_url, enqueue=_enqueue,
+        callback_url=body.callback_url, valid_until=body.valid_until, enqueue=_enqueue,
     )
     return JobCreated(**vars(done))
 
@@ -160,7 +162,8 @@ async def create_job(request: Request) -> JobCreated:
 @router.post("/jobs/upload", status_code=202, response_model=JobCreated)
 async def upload_job(
     job: Annotated[str, Form(description="the job as JSON: account, kind, content?, options?, idempotency_key?, "
-                                         "send_at?, callback_url? (the fields of POST /v1/jobs but recipients)")],
+                                         "send_at?, valid_until?, callback_url? (the fields of POST /v1/jobs but "
+                                         "recipients)")],
     recipients: Annotated[UploadFile, File(description="one recipient per line: CSV `mobile[,content[,custom_id]]` "
                                                        "(a first line `mobile,content,custom_id` names the columns), "
                                                        "or NDJSON (a name ending .ndjson or .jsonl, or type "
@@ -178,7 +181,7 @@ async def upload_job(
         submit_stream, accounts=get_accounts(), account=fields.account, kind=fields.kind,
         recipients=read_recipients(recipients.file, ndjson=ndjson), content=fields.content, options=fields.options,
         idempotency_key=fields.idempotency_key, send_at=fields.send_at, callback_url=fields.callback_url,
-        enqueue=_enqueue)
+        valid_until=fields.valid_until, enqueue=_enqueue)
     return JobCreated(**vars(done))
 
 
@@ -198,14 +201,18 @@ def get_job(job_id: RowId) -> dict:
 
 
 @router.get("/jobs/{job_id}/messages", responses=NO_SUCH_JOB)
-def job_messages(job_id: RowId, status: MessageStatus | None = None, limit: int = Query(100, ge=1, le=10_000),
-                 offset: Offset = 0) -> list[dict]:
-    """A job's messages, optionally of one status, in recipient order."""
+def job_messages(job_id: RowId, status: MessageStatus | None = None,
+                 provider_state: Annotated[str | None, Query(max_length=64, pattern=r"^[\w.:-]+$", description=(
+                     "only messages in this provider state, e.g. SUPPRESSED, FREQUENCY_CAP, NOT_SENT_IN_TIME"))] = None,
+                 limit: int = Query(100, ge=1, le=10_000), offset: Offset = 0) -> list[dict]:
+    """A job's messages, optionally of one status and one provider state, in recipient order."""
     with session_scope() as session:
         joblife.get_job(session, job_id)
         query = select(Message).where(Message.job_id == job_id)
         if status is not None:
             query = query.where(Message.status == status)
+        if provider_state is not None:
+            query = query.where(Message.provider_state == provider_state)
         rows = session.scalars(query.order_by(Message.seq).limit(limit).offset(offset))
         return [{
             "mobile": m.mobile, "custom_id": m.custom_id, "provider_msg_id": m.provider_msg_id, "status": m.status,

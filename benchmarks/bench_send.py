@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
@@ -34,8 +35,12 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05, help="simulated provider round trip, seconds")
     ap.add_argument("--concurrency", type=int, default=BULK_CONCURRENCY, help="bulk worker processes or threads")
     ap.add_argument("--pool", default="threads", help="the bulk worker's pool: prefork or threads")
+    ap.add_argument("--policy", action="store_true", help="the sending account with a send window (open now), a "
+                                                          "frequency cap and a 100,000-entry suppression list")
     args = ap.parse_args()
     with bench_env(report_delay_s=1.0) as (sup, env, sim_url):
+        if args.policy:
+            with_policy(env["MSGRELAY_ACCOUNTS_FILE"])
         api = f"http://127.0.0.1:{free_port()}"
         sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
         sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY)),
@@ -87,7 +92,7 @@ def main() -> None:
         limit = measure(get_accounts()["bare"], "notify", CONTENT, mobiles, batch=500, concurrency=args.concurrency,
                         url=str(get_engine().url.render_as_string(hide_password=False)))
         ratio = limit.total_s / t_done
-        print(f"database: {database}; provider latency {args.latency * 1000:.0f} ms; workers ({args.pool}): bulk "
+        print(("policy: " + POLICY_SHOWN + "; " if args.policy else "") + f"database: {database}; provider latency {args.latency * 1000:.0f} ms; workers ({args.pool}): bulk "
               f"{args.concurrency}, poll {POLL_CONCURRENCY}, otp {OTP_CONCURRENCY}; the simulator, Redis and the "
               "database share this machine's CPU")
         print("| recipients | submit | all sent | all reported (job done) | same-run limit | limit / done "
@@ -112,6 +117,30 @@ def main() -> None:
         print(cpu_line(cpu, t_done))
         print(f"simulator: {stats['accepted_recipients']:,} recipients accepted (job + bare + verification), "
               f"{duplicates} duplicates")
+
+
+SUPPRESSED = 100_000
+POLICY_SHOWN = f"send window open now, frequency cap 5/day, {SUPPRESSED:,} suppressed numbers (none in the job)"
+
+
+def with_policy(accounts_file: str) -> None:
+    """Give the `voice` account a send window around now, a cap, and a suppression list of other numbers."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import insert
+
+    from models import Suppression, session_scope, utcnow
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    window = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=6)):%H:%M}"
+    path = Path(accounts_file)
+    path.write_text(path.read_text().replace("[accounts.voice]\n", f'[accounts.voice]\nsend_window = "{window}"\n'
+                                                                   'frequency_cap = "5/day"\n', 1))
+    with session_scope() as session:
+        created = utcnow()
+        session.execute(insert(Suppression.__table__), [
+            {"scope": "*", "mobile": f"15{i:09d}", "reason": "bench", "source": "api", "created_at": created}
+            for i in range(SUPPRESSED)])
 
 
 def post(api: str, body: dict) -> int:

@@ -1,9 +1,10 @@
 """SQLModel tables, engine/session and bulk queries."""
 from models.db import get_engine, is_sqlite, session_scope
 from models.tables import BalanceSnapshot, Chunk, InboundMessage, Job, JobCount, Message, RawReport, Template, utcnow
+from models.policy import FrequencyCount, Suppression
 from models.webhooks import WebhookDelivery, WebhookEvent, WebhookReceiver
 
 __all__ = [
-    "BalanceSnapshot", "Chunk", "InboundMessage", "Job", "JobCount", "Message", "RawReport", "Template",
+    "BalanceSnapshot", "Chunk", "FrequencyCount", "Suppression", "InboundMessage", "Job", "JobCount", "Message", "RawReport", "Template",
     "WebhookDelivery", "WebhookEvent", "WebhookReceiver", "get_engine", "is_sqlite", "session_scope", "utcnow",
 ]

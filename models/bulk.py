@@ -18,6 +18,8 @@ from models.statuses import MessageStatus
 from models.tables import Message
 
 MESSAGE_COLUMNS = ("job_id", "seq", "mobile", "content", "custom_id", "status", "updated_at")
+#: … and the provider_state/desc of a message written final at submit (a suppressed recipient)
+MESSAGE_COLUMNS_STATED = (*MESSAGE_COLUMNS, "provider_state", "provider_desc")
 _BATCH = 10_000
 
 
@@ -105,9 +107,9 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     return _executemany(session, sql, _bound(session, table, columns, rows))
 
 
-def insert_messages(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
-    """Insert message rows (tuples in MESSAGE_COLUMNS order)."""
-    return insert_rows(session, Message.__table__, MESSAGE_COLUMNS, rows)
+def insert_messages(session: Session, rows: Iterable[tuple[Any, ...]], columns: Sequence[str] = MESSAGE_COLUMNS) -> int:
+    """Insert message rows (tuples in `columns` order: MESSAGE_COLUMNS or MESSAGE_COLUMNS_STATED)."""
+    return insert_rows(session, Message.__table__, columns, rows)
 
 
 def _array_type(session: Session, table: Table, column: str) -> str:

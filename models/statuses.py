@@ -56,6 +56,15 @@ class ChunkStatus(StrEnum):
     REJECTED = "rejected"
     SPLIT = "split"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # its job's valid_until passed before it was sent: nothing went to the provider
+
+
+class HeldBack(StrEnum):
+    """Why policy kept a recipient from the provider: its `provider_state` (DESIGN §9)."""
+
+    SUPPRESSED = "SUPPRESSED"
+    FREQUENCY_CAP = "FREQUENCY_CAP"
+    NOT_SENT_IN_TIME = "NOT_SENT_IN_TIME"
 
 
 class TemplateStatus(StrEnum):

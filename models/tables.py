@@ -35,6 +35,14 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = None
     # where this job's status webhooks go (resolved at submit: callback_url or the default); None: no events
     webhook_receiver_id: int | None = None
+    # sending policy: what has not reached the provider by then is expired unsent; what a send window holds it for
+    valid_until: datetime | None = None
+    waiting: str | None = Field(default=None, max_length=128)
+    waiting_until: datetime | None = Field(default=None, index=True)
+    # recipients held back by policy (rejected or expired without a provider call), counted where it happens
+    suppressed: int = 0
+    capped: int = 0
+    not_sent_in_time: int = 0
 
 
 class Chunk(SQLModel, table=True):

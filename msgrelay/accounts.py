@@ -1,17 +1,22 @@
 """`accounts.toml`: one table per account, parsed into the provider's own account type (its repr masks secrets)."""
 from __future__ import annotations
 
+import logging
+import os
+import time
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from providers.errors import ConfigError
-from providers.registry import PROVIDER_NAMES, Account
+from providers.registry import PROVIDER_NAMES, Account, get_provider
 
 __all__ = ["Account", "get_accounts", "load_accounts", "parse_accounts"]
 _adapter: TypeAdapter[Any] = TypeAdapter(Account)
+log = logging.getLogger(__name__)
 
 
 def parse_accounts(text: str, *, source: str = "accounts.toml") -> dict[str, Account]:
@@ -37,13 +42,18 @@ def parse_accounts(text: str, *, source: str = "accounts.toml") -> dict[str, Acc
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"][1:]) or "?"
             raise ConfigError(f"{source}: account '{name}': field '{where}': {err['msg']}") from None
+        kinds = get_provider(accounts[name].provider).kinds
+        for kind in accounts[name].send_windows:
+            if kind not in kinds:
+                raise ConfigError(f"{source}: account '{name}': field 'send_windows.{kind}': {accounts[name].provider} "
+                                  f"sends kinds {', '.join(kinds)}")
     return accounts
 
 
-def load_accounts(path: str | Path) -> dict[str, Account]:
-    """Read and parse an accounts file; a missing file is an empty set of accounts."""
+def load_accounts(path: str | Path, *, missing_ok: bool = True) -> dict[str, Account]:
+    """Read and parse an accounts file; a missing file is an empty set of accounts (ConfigError if not `missing_ok`)."""
     path = Path(path)
-    if not path.exists():
+    if missing_ok and not path.exists():
         return {}
     try:
         text = path.read_text(encoding="utf-8")
@@ -54,17 +64,58 @@ def load_accounts(path: str | Path) -> dict[str, Account]:
     return parse_accounts(text, source=str(path))
 
 
-_cache: dict[str, dict[str, Account]] = {}
+@dataclass
+class _Read:
+    """One process's accounts of one file, the file's stamp when read, and when it was last looked at."""
+
+    accounts: dict[str, Account]
+    stamp: tuple[int, int, int] | None
+    looked_at: float
+
+
+_cache: dict[str, _Read] = {}
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when the file is written or replaced (None: it is not there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def get_accounts() -> dict[str, Account]:
-    """The accounts of the settings' accounts file, read once per process."""
+    """The accounts of the settings' accounts file. Read once per process, then read again when the file changes
+    (looked at every `accounts_reload_s`): an edited window, cap or credential reaches running workers without a
+    restart. A broken edit is logged and the accounts read before stay in use."""
     from msgrelay.settings import get_settings
 
-    path = get_settings().accounts_file
-    if path not in _cache:
-        _cache[path] = load_accounts(path)
-    return _cache[path]
+    settings = get_settings()
+    path = settings.accounts_file
+    read = _cache.get(path)
+    if read is None:
+        stamp = _stamp(path)
+        _cache[path] = read = _Read(load_accounts(path), stamp, time.monotonic())
+        return read.accounts
+    if settings.accounts_reload_s > 0 and time.monotonic() - read.looked_at >= settings.accounts_reload_s:
+        read.looked_at = time.monotonic()
+        stamp = _stamp(path)
+        if stamp is not None and stamp != read.stamp:
+            read.stamp = stamp  # taken before reading: a write during the read makes the next look read again
+            try:
+                # gone since it was looked at (an editor saving by rename): keep the accounts, as for a deleted file
+                accounts = load_accounts(path, missing_ok=False)
+            except ConfigError as exc:
+                log.error("%s; the accounts read before stay in use", exc)
+                return read.accounts
+            if not accounts and read.accounts:  # caught between truncating and writing: look again next time
+                read.stamp = None
+                log.warning("%s holds no accounts now; the accounts read before stay in use", path)
+            else:
+                read.accounts = accounts
+                log.info("%s changed: accounts read again", path)
+    return read.accounts
 
 
 def reload_accounts() -> dict[str, Account]:
@@ -72,5 +123,6 @@ def reload_accounts() -> dict[str, Account]:
     from msgrelay.settings import get_settings
 
     path = get_settings().accounts_file
-    _cache[path] = load_accounts(path)
-    return _cache[path]
+    stamp = _stamp(path)
+    _cache[path] = _Read(load_accounts(path), stamp, time.monotonic())
+    return _cache[path].accounts

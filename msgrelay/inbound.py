@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from models import InboundMessage, session_scope, utcnow
 from models.bulk import clip, storable
 from models.db import ping
 from msgrelay.accounts import Account
 from msgrelay.limits import account_lock
+from msgrelay.policy import suppressions
 from msgrelay.spool import Spool
 from msgrelay.settings import Settings
 from providers.base import Inbound
@@ -41,8 +43,9 @@ def store_inbound(account: Account, items: Sequence[Inbound]) -> int:
         with session_scope() as session:
             seen = set(session.scalars(select(InboundMessage.dedup_key).where(
                 InboundMessage.account == account.name, InboundMessage.dedup_key.in_(list(keys) or [""]))))
-            fresh = [_row(account, key, item) for key, item in keys.items() if key not in seen]
-            session.add_all(fresh)
+            fresh = [(key, item) for key, item in keys.items() if key not in seen]
+            session.add_all([_row(account, key, item) for key, item in fresh])
+            _opt_out(session, account, [item for _, item in fresh])
         return len(fresh)
     except IntegrityError:  # a concurrent delivery of the same message won; store the rest one by one
         return _store_one_by_one(account, list(keys.items()))
@@ -55,10 +58,18 @@ def _store_one_by_one(account: Account, items: list[tuple[str, Inbound]]) -> int
         try:
             with session_scope() as session:
                 session.add(_row(account, key, item))
+                _opt_out(session, account, [item])
             new += 1
         except IntegrityError:
             pass
     return new
+
+
+def _opt_out(session: Session, account: Account, items: Sequence[Inbound]) -> None:
+    """A reply that is one of the account's opt-out words suppresses its mobile for the account, in the
+    transaction that stores it (a reply stored is a reply honoured)."""
+    provider = get_provider(account.provider)
+    suppressions.opt_out(session, account, provider.kinds if provider else (), items)
 
 
 def poll_inbound(account: Account, settings: Settings) -> int:

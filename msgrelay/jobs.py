@@ -13,7 +13,9 @@ from sqlmodel import Session
 
 from models import Chunk, Job, Message, utcnow
 from models.counts import counts_by_job, job_counts
-from models.statuses import OPEN_MESSAGE_STATUSES, ChunkStatus, JobStatus, MessageStatus, PauseReason, Queue
+from models.statuses import (
+    OPEN_MESSAGE_STATUSES, ChunkStatus, HeldBack, JobStatus, MessageStatus, PauseReason, Queue,
+)
 from providers.errors import InvalidInput, NotFound
 from providers.registry import get_provider
 
@@ -34,12 +36,17 @@ class JobView:
     counts: dict[str, int]
     chunks: int
     created_at: str
+    waiting: str | None = None  # what a running job waits for ("send window opens 08:00")
+    waiting_until: str | None = None
+    valid_until: str | None = None
+    held_back: dict[str, int] | None = None  # recipients policy kept from the provider, by reason
 
     def as_dict(self) -> dict:
         """The JSON shape of GET /v1/jobs/{id}."""
         return {"id": self.id, "account": self.account, "kind": self.kind, "status": self.status,
                 "reason": self.reason, "total": self.total, "counts": self.counts, "chunks": self.chunks,
-                "created_at": self.created_at}
+                "created_at": self.created_at, "waiting": self.waiting, "waiting_until": self.waiting_until,
+                "valid_until": self.valid_until, "held_back": self.held_back}
 
 
 def message_counts(session: Session, job_id: int) -> dict[str, int]:
@@ -58,8 +65,14 @@ def get_job(session: Session, job_id: int) -> Job:
 def view_job(session: Session, job_id: int) -> JobView:
     """Status and counts of one job."""
     job = get_job(session, job_id)
+    waits = job.status == JobStatus.RUNNING and job.waiting_until is not None
     return JobView(job.id, job.account, job.kind, job.status, job.reason, job.total,
-                   message_counts(session, job_id), job.chunks, job.created_at.isoformat())
+                   message_counts(session, job_id), job.chunks, job.created_at.isoformat(),
+                   waiting=job.waiting if waits else None,
+                   waiting_until=job.waiting_until.isoformat() if waits else None,
+                   valid_until=job.valid_until.isoformat() if job.valid_until else None,
+                   held_back={HeldBack.SUPPRESSED.value: job.suppressed, HeldBack.FREQUENCY_CAP.value: job.capped,
+                              HeldBack.NOT_SENT_IN_TIME.value: job.not_sent_in_time})
 
 
 def finalize_jobs(session: Session, job_ids: Iterable[int]) -> list[int]:
@@ -95,6 +108,7 @@ def resume_job(session: Session, job_id: int) -> list[tuple[int, str]]:
     provider = get_provider(job.provider)
     due = job.send_at is None or job.send_at <= now or bool(provider and provider.native_schedule)
     job.status, job.reason, job.updated_at = (JobStatus.RUNNING if due else JobStatus.QUEUED), None, now
+    job.waiting, job.waiting_until = None, None  # a window still closed holds its chunks again, and says so
     session.add(job)
     if not due:
         return []

@@ -23,6 +23,7 @@ from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, PauseReason
 from msgrelay.limits import take_token
+from msgrelay.policy import holds
 from msgrelay.retry import Action, decide, rate_limit_wait_s, request_id_reusable, split
 from msgrelay.settings import Settings
 from providers.base import Provider, Recipient, SendSpec
@@ -61,6 +62,17 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
             pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: account {job.account!r} is not configured")
         return Outcome("done", detail="account missing")
 
+    now = utcnow()
+    if job.valid_until is not None and now >= job.valid_until:  # too late: expire what is left, send nothing
+        with session_scope() as session:
+            n = holds.expire_unsent(session, job.id, now, chunk_id=chunk_id)
+            finalize_jobs(session, [job.id])
+        return Outcome("done", detail=f"valid_until passed: {n} expired unsent")
+    if (hold := holds.window_hold_of(account, job.kind, job.total, now)) is not None:
+        with session_scope() as session:  # the chunk waits in the database; the sweeper releases the job
+            holds.wait_for_window(session, job.id, hold, chunk_id)
+        return Outcome("done", detail=f"held: {hold.waiting}")
+
     if account.balance_per_recipient:
         known = known_balance(account, max_age_s=settings.balance_fresh_s)
         needed = Decimal(str(account.balance_per_recipient)) * (chunk.hi - chunk.lo)
@@ -95,9 +107,10 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
     batch: list[Recipient] = []
     spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
     request, not_built = None, None
-    # One transaction reads the batch and claims the chunk (a verification call waits on every round trip);
-    # the claim comes last, right before the request leaves: a worker killed after it had, all but certainly,
-    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending.
+    # One transaction reads the batch, claims the chunk and screens the batch (suppression list, caps): a
+    # verification call waits on every round trip. A worker killed after the commit had, all but certainly,
+    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending. The claim
+    # comes before the screen, so a second delivery of the task that loses the claim counts no cap.
     with session_scope() as session:
         for mid, m, c, t in session.execute(
                 select(Message.id, Message.mobile, Message.custom_id, Message.content)
@@ -106,14 +119,6 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
                 .order_by(Message.seq)):
             batch.append(Recipient(mobile=m, custom_id=c, content=t))
             ids[c] = mid
-        if batch and not forgotten:
-            try:
-                request = provider.build_send(account, spec, batch, now, request_id=request_id)
-            except ProviderError as exc:
-                not_built = exc
-            except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
-                log.exception("chunk %s: building the request failed", chunk_id)
-                not_built = TransientError("BUILD_ERROR", type(exc).__name__)
         claimed = session.execute(
             update(Chunk)
             .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,
@@ -129,9 +134,20 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
             _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
                              "an earlier try may have been accepted and its request id has expired")
             return Outcome("done", detail="request id expired after an ambiguous try: unknown")
+        if batch:
+            batch = holds.screen(session, account, job, batch, ids, now=now,
+                                 count_caps=attempts == 1 and chunk.parent_id is None)
         if not batch:
             _set_chunk(session, chunk_id, ChunkStatus.SENT)
+            finalize_jobs(session, [job.id])
             return Outcome("done", detail="nothing left to send")
+        try:
+            request = provider.build_send(account, spec, batch, now, request_id=request_id)
+        except ProviderError as exc:
+            not_built = exc
+        except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
+            log.exception("chunk %s: building the request failed", chunk_id)
+            not_built = TransientError("BUILD_ERROR", type(exc).__name__)
     tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None)
     if not_built is not None:
         return _on_error(not_built, chunk, job, batch, provider, tries, settings)

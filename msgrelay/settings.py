@@ -17,6 +17,8 @@ class Settings(DatabaseSettings):
     # database_url: from DatabaseSettings, its one home
     broker_url: str | None = None  # unset: `msgrelay up`/`demo` start an embedded Redis and set it
     accounts_file: str = "accounts.toml"
+    # a running process reads the accounts file again when it changed, looking this often (0: never)
+    accounts_reload_s: float = Field(default=2.0, ge=0)
     api_token: SecretStr | None = None
 
     # Redis for locks and the rate limiter; defaults to the broker.

@@ -13,16 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from models import Chunk, Job, Message, session_scope, utcnow
-from models.bulk import insert_messages
+from models.bulk import MESSAGE_COLUMNS_STATED, insert_messages
 from msgrelay.accounts import Account
 from msgrelay.content_check import precheck_content
 from msgrelay.settings import get_settings
 from msgrelay.webhooks.receivers import receiver_id, receiver_url
 from msgrelay.templates import precheck_template
-from models.statuses import ChunkStatus, JobStatus, MessageStatus
+from models.statuses import ChunkStatus, HeldBack, JobStatus, MessageStatus
+from msgrelay.policy import holds
+from msgrelay.policy.suppressions import suppressed_keys
 from providers.base import Provider, Recipient, SendSpec
 from providers.errors import InvalidInput
 from providers.registry import get_provider
+from providers.sending_rules import UNSUPPRESSED_KINDS, Hold, mobile_key
 
 #: (chunk id, queue) pairs to publish once the rows are committed
 Enqueue = Callable[[Sequence[tuple[int, str]]], None]
@@ -133,16 +136,27 @@ def require_storable_text(field: str, value: Any) -> None:
             require_storable_text(f"{field}[{i}]", inner)
 
 
-def _aware(when: datetime | None) -> datetime | None:
-    """`send_at` in UTC; InvalidInput when it has no zone or falls outside the calendar once in UTC."""
+def _aware(when: datetime | None, field: str = "send_at") -> datetime | None:
+    """`when` in UTC; InvalidInput naming `field` when it has no zone or falls outside the calendar once in UTC."""
     if when is None:
         return None
     if when.tzinfo is None:
-        raise InvalidInput("send_at", "must carry a time zone, e.g. 2026-11-23T18:00:00+08:00")
+        raise InvalidInput(field, "must carry a time zone, e.g. 2026-11-23T18:00:00+08:00")
     try:
         return when.astimezone(timezone.utc)
     except (OverflowError, ValueError):
-        raise InvalidInput("send_at", "is out of range: give a time between the years 1 and 9999 in UTC") from None
+        raise InvalidInput(field, "is out of range: give a time between the years 1 and 9999 in UTC") from None
+
+
+def _valid_until(when: datetime | None, send_at: datetime | None) -> datetime | None:
+    """A job's `valid_until` in UTC: aware, still ahead, and after its `send_at`."""
+    until = _aware(when, "valid_until")
+    if until is not None:
+        if until <= utcnow():
+            raise InvalidInput("valid_until", f"{until.isoformat()} has already passed: nothing could be sent")
+        if send_at is not None and until <= send_at:
+            raise InvalidInput("valid_until", "must be after send_at: nothing could be sent in between")
+    return until
 
 
 @dataclass(frozen=True)
@@ -154,10 +168,12 @@ class Prepared:
     spec: SendSpec
     idempotency_key: str | None
     webhook_url: str | None = None  # where the job's status events go (None: nowhere)
+    valid_until: datetime | None = None  # unsent by then: expired, no provider call
 
 
 def prepare(accounts: Mapping[str, Account], account: str, kind: str, *, content: Any, options: Mapping[str, Any] | None,
-            idempotency_key: str | None, send_at: datetime | None, callback_url: str | None = None) -> Prepared:
+            idempotency_key: str | None, send_at: datetime | None, callback_url: str | None = None,
+            valid_until: datetime | None = None) -> Prepared:
     """Check everything of a job but its recipients; InvalidInput names the field."""
     acct, provider = resolve(accounts, account, kind)
     settings = get_settings()
@@ -170,7 +186,7 @@ def prepare(accounts: Mapping[str, Account], account: str, kind: str, *, content
     require_storable_text("content", content)
     require_storable_text("options", dict(options or {}))
     spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
-    return Prepared(acct, provider, spec, idempotency_key, webhook_url)
+    return Prepared(acct, provider, spec, idempotency_key, webhook_url, _valid_until(valid_until, spec.send_at))
 
 
 def precheck(job: Prepared) -> None:
@@ -186,7 +202,7 @@ def new_job(session: Session, job: Prepared, *, now: datetime, total: int, chunk
     row = Job(uid=secrets.token_hex(8), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
               status=JobStatus.RUNNING if is_due(job, now) else JobStatus.QUEUED, content=job.spec.content,
               options=dict(job.spec.options), total=total, chunks=chunks, idempotency_key=job.idempotency_key,
-              send_at=job.spec.send_at, created_at=now, updated_at=now,
+              send_at=job.spec.send_at, created_at=now, updated_at=now, valid_until=job.valid_until,
               webhook_receiver_id=receiver_id(session, job.webhook_url) if job.webhook_url else None)
     session.add(row)
     session.flush()
@@ -198,10 +214,11 @@ def is_due(job: Prepared, now: datetime) -> bool:
     return job.spec.send_at is None or job.spec.send_at <= now or job.provider.native_schedule
 
 
-def add_chunks(session: Session, job: Job, *, seqs: int, batch: int, now: datetime) -> list[int]:
-    """One pending chunk per `batch` of message seqs in [0, seqs); returns their ids and sets the job's count."""
+def add_chunks(session: Session, job: Job, *, seqs: int, batch: int, now: datetime, due: datetime | None = None) -> list[int]:
+    """One pending chunk per `batch` of message seqs in [0, seqs), due at `due` (default now); returns their ids
+    and sets the job's count."""
     rows = [{"job_id": job.id, "lo": lo, "hi": min(lo + batch, seqs), "status": ChunkStatus.PENDING,
-             "next_attempt_at": now, "updated_at": now} for lo in range(0, seqs, batch)]
+             "next_attempt_at": due or now, "updated_at": now} for lo in range(0, seqs, batch)]
     if job.chunks != len(rows):  # known when the job was written (no second UPDATE of its row), unless streamed
         job.chunks = len(rows)
     return list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows)) if rows else []
@@ -229,10 +246,11 @@ def submit_job(
     send_at: datetime | None = None,
     database_url: str | None = None,
     callback_url: str | None = None,
+    valid_until: datetime | None = None,
 ) -> Submitted:
     """Validate, then write the whole job in one transaction, then enqueue its chunks (transactional outbox)."""
     job = prepare(accounts, account, kind, content=content, options=options, idempotency_key=idempotency_key,
-                  send_at=send_at, callback_url=callback_url)
+                  send_at=send_at, callback_url=callback_url, valid_until=valid_until)
     people, removed = normalise_recipients(recipients)
     people, removed_after = drop_repeats(job.provider.normalise(job.spec, people))
     removed += removed_after
@@ -246,11 +264,9 @@ def submit_job(
             batch = job.provider.max_batch(job.account, kind)
             row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))
             _check_custom_ids(session, people)
-            chunk_ids = add_chunks(session, row, seqs=len(people), batch=batch, now=now)
-            insert_messages(session, (
-                (row.id, seq, r.mobile, r.content, r.custom_id or f"{row.uid}-{seq}", MessageStatus.QUEUED, now)
-                for seq, r in enumerate(people)
-            ))
+            hold = hold_at_submit(row, job, now)
+            chunk_ids = add_chunks(session, row, seqs=len(people), batch=batch, now=now, due=hold and hold.until)
+            row.suppressed = insert_recipients(session, row, job, people, start=0, now=now)
     except IntegrityError:
         # Two producers raced with one idempotency key: the other one won; answer with its job.
         if idempotency_key:
@@ -258,9 +274,37 @@ def submit_job(
                 if old := _by_key(session, idempotency_key):
                     return Submitted(old.id, old.total, old.chunks, created=False)
         raise
-    if row.status == JobStatus.RUNNING:
+    if row.status == JobStatus.RUNNING and row.waiting_until is None:
         publish(job, row.id, chunk_ids, row.total, enqueue)
     return Submitted(row.id, row.total, row.chunks, created=True, duplicates_removed=removed)
+
+
+def hold_at_submit(row: Job, job: Prepared, now: datetime) -> Hold | None:
+    """A job due now whose send window is closed waits for it (its chunks are not published)."""
+    hold = holds.window_hold_of(job.account, job.spec.kind, row.total, now) if row.status == JobStatus.RUNNING else None
+    if hold is not None:
+        row.waiting, row.waiting_until = hold.waiting, hold.until
+    return hold
+
+
+def insert_recipients(session: Session, row: Job, job: Prepared, people: Sequence[Recipient], *, start: int,
+                      now: datetime) -> int:
+    """Write the message rows of `people` (seqs from `start`): a recipient on the suppression list is written
+    `rejected` (SUPPRESSED) at once (a verification call is never suppressed); returns how many were."""
+    hit: set[str] = set()
+    if job.spec.kind not in UNSUPPRESSED_KINDS:
+        keys = [mobile_key(r.mobile) for r in people]
+        hit = suppressed_keys(session, job.account.name, keys)
+    if not hit:
+        insert_messages(session, ((row.id, start + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{start + i}",
+                                   MessageStatus.QUEUED, now) for i, r in enumerate(people)))
+        return 0
+    insert_messages(session, (
+        (row.id, start + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{start + i}", *(
+            (MessageStatus.REJECTED, now, HeldBack.SUPPRESSED.value, "on the suppression list") if key in hit
+            else (MessageStatus.QUEUED, now, None, None)))
+        for i, (r, key) in enumerate(zip(people, keys))), MESSAGE_COLUMNS_STATED)
+    return sum(1 for key in keys if key in hit)
 
 
 def _by_key(session: Session, key: str) -> Job | None:

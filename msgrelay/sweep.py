@@ -2,6 +2,7 @@
 the job counters' delta rows."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,7 +12,9 @@ from sqlmodel import Session
 from models import Chunk, Job, Message, is_sqlite, session_scope, utcnow
 from models.counts import compact, jobs_to_compact
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, Queue
+from msgrelay.accounts import Account, get_accounts
 from msgrelay.jobs import finalize_jobs, pending_chunks
+from msgrelay.policy import caps, holds
 from msgrelay.settings import Settings
 from providers.registry import get_provider
 
@@ -34,6 +37,9 @@ class SweepResult:
     expired: int = 0
     finished_jobs: int = 0
     compacted_rows: int = 0
+    released_windows: int = 0
+    expired_unsent: int = 0
+    pruned_counts: int = 0
     enqueue: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -66,10 +72,20 @@ def expire_silent_chunks(session: Session, deadline: datetime, now: datetime) ->
     return jobs, expired
 
 
-def sweep(settings: Settings) -> SweepResult:
+def sweep(settings: Settings, accounts: Mapping[str, Account] | None = None) -> SweepResult:
     """One pass; each step in its own short transaction."""
     result = SweepResult()
     now = utcnow()
+    accounts = get_accounts() if accounts is None else accounts
+    with session_scope() as session:  # jobs whose send window has opened (read from the accounts as they are now)
+        for job in holds.release_windows(session, accounts, now):
+            result.enqueue += pending_chunks(session, job)
+            result.released_windows += 1
+    with session_scope() as session:  # past valid_until: what is unsent expires, no provider call
+        late, result.expired_unsent = holds.expire_late_jobs(session, now)
+        finalize_jobs(session, late)
+    with session_scope() as session:  # frequency counts of periods that are over
+        result.pruned_counts = caps.prune(session, now)
     with session_scope() as session:  # scheduled jobs whose time has come
         for job in session.scalars(_skip_locked(session, select(Job).where(
                 Job.status == JobStatus.QUEUED, Job.send_at <= now).limit(100))):

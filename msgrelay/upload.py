@@ -19,12 +19,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from models import Message, session_scope, utcnow
-from models.bulk import insert_messages
-from models.statuses import JobStatus, MessageStatus
+from models.statuses import HeldBack, JobStatus
 from msgrelay.accounts import Account
 from msgrelay.submit import (
-    MAX_RECIPIENTS_PER_JOB, Enqueue, Submitted, _by_key, _check_custom_ids, add_chunks, drop_repeats, new_job,
-    precheck, prepare, publish, recipient_from,
+    MAX_RECIPIENTS_PER_JOB, Enqueue, Submitted, _by_key, _check_custom_ids, add_chunks, drop_repeats, hold_at_submit,
+    insert_recipients, new_job, precheck, prepare, publish, recipient_from,
 )
 from providers.errors import InvalidInput
 
@@ -41,11 +40,11 @@ def _at(exc: InvalidInput, offset: int) -> InvalidInput:
 def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, recipients: Iterable[Any],
                   enqueue: Enqueue, content: Any = None, options: Mapping[str, Any] | None = None,
                   idempotency_key: str | None = None, send_at: datetime | None = None,
-                  callback_url: str | None = None) -> Submitted:
+                  callback_url: str | None = None, valid_until: datetime | None = None) -> Submitted:
     """Validate and write a job whose recipients come from an iterable of any length (lines of an upload),
     holding one batch at a time; then enqueue its chunks."""
     job = prepare(accounts, account, kind, content=content, options=options, idempotency_key=idempotency_key,
-                  send_at=send_at, callback_url=callback_url)
+                  send_at=send_at, callback_url=callback_url, valid_until=valid_until)
     items = iter(recipients)
     now = utcnow()
     try:
@@ -53,7 +52,7 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
             row = new_job(session, job, now=now, total=0)
-            seq = inserted = removed = 0  # seq counts lines, so a refusal names the line
+            seq = inserted = removed = suppressed = 0  # seq counts lines, so a refusal names the line
             while batch := list(islice(items, BATCH_ROWS)):
                 if seq + len(batch) > MAX_RECIPIENTS_PER_JOB:
                     raise InvalidInput("recipients", f"at most {MAX_RECIPIENTS_PER_JOB} per job")
@@ -66,9 +65,7 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
                 if seq == 0:
                     precheck(job)  # asks the provider or the database: once the first batch is known good
                 _check_custom_ids(session, people)
-                insert_messages(session, (
-                    (row.id, seq + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{seq + i}",
-                     MessageStatus.QUEUED, now) for i, r in enumerate(people)))
+                suppressed += insert_recipients(session, row, job, people, start=seq, now=now)
                 seq, inserted, removed = seq + len(batch), inserted + len(people), removed + repeats
             if seq == 0:
                 raise InvalidInput("recipients", "at least one recipient is required")
@@ -76,14 +73,19 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
             if job.provider.unique_mobiles:
                 _refuse_a_mobile_listed_twice(session, row.id)
             row.total, removed = inserted - across, removed + across
-            chunk_ids = add_chunks(session, row, seqs=seq, batch=job.provider.max_batch(job.account, kind), now=now)
+            if suppressed:  # a repeat dropped across batches may have been one of them
+                row.suppressed = session.scalar(select(func.count()).select_from(Message).where(
+                    Message.job_id == row.id, Message.provider_state == HeldBack.SUPPRESSED.value))
+            hold = hold_at_submit(row, job, now)
+            chunk_ids = add_chunks(session, row, seqs=seq, batch=job.provider.max_batch(job.account, kind), now=now,
+                                   due=hold and hold.until)
     except IntegrityError:
         if idempotency_key:
             with session_scope() as session:
                 if old := _by_key(session, idempotency_key):
                     return Submitted(old.id, old.total, old.chunks, created=False)
         raise InvalidInput("recipients", "a custom_id is used twice in this job or by another message") from None
-    if row.status == JobStatus.RUNNING:
+    if row.status == JobStatus.RUNNING and row.waiting_until is None:
         publish(job, row.id, chunk_ids, row.total, enqueue)
     return Submitted(row.id, row.total, row.chunks, created=True, duplicates_removed=removed)
 

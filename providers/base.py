@@ -8,11 +8,12 @@ in a provider module does I/O: the flow sends the requests (``providers.http``) 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -23,6 +24,9 @@ from providers.common import (
 )
 from providers.common import BEIJING  # noqa: F401  (re-exported: the providers' clock)
 from providers.errors import InvalidInput, PermanentError
+from providers.sending_rules import (
+    DEFAULT_OPT_OUT_KEYWORDS, DEFAULT_TIMEZONE, REPLY_KINDS, Cap, Window, parse_caps, zone,
+)
 from providers.values import (  # noqa: F401  (the template's vocabulary, imported from here by providers)
     Accepted, Balance, ContentVerdict, HttpResponse, Inbound, Recipient, Report, Request, SendSpec, TemplateAudit,
 )
@@ -77,6 +81,66 @@ class AccountBase(BaseModel):
     # units one recipient costs at this provider; when set, a chunk the last known balance cannot cover pauses
     # its job before anything is sent (DESIGN §6.4). Unset: only the provider's own balance error pauses.
     balance_per_recipient: float | None = Field(default=None, gt=0)
+    # sending policy (DESIGN §9): hours of sending, per kind too, in `timezone`; a cap per recipient; opt-out words
+    timezone: str = DEFAULT_TIMEZONE
+    send_window: str | None = None
+    send_windows: dict[str, str] = Field(default_factory=dict)
+    frequency_cap: str | list[str] | None = None
+    opt_out_keywords: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("send_window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        return None if value is None else str(Window.parse(value))
+
+    @field_validator("send_windows")
+    @classmethod
+    def _windows(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for kind, text in value.items():
+            try:
+                out[kind] = str(Window.parse(text))
+            except ValueError as exc:
+                raise ValueError(f"{kind}: {exc}") from None
+        return out
+
+    @field_validator("frequency_cap")
+    @classmethod
+    def _caps(cls, value: str | list[str] | None) -> str | list[str] | None:
+        parse_caps(value)
+        return value
+
+    @field_validator("opt_out_keywords")
+    @classmethod
+    def _words(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not w.strip() for w in value):
+            raise ValueError("an opt-out keyword must not be empty")
+        return value
+
+    def tz(self) -> ZoneInfo:
+        """The zone this account's windows and caps are read in."""
+        return zone(self.timezone)
+
+    def window_for(self, kind: str) -> Window | None:
+        """The send window of a kind: its own, else the account's, else none."""
+        text = self.send_windows.get(kind, self.send_window)
+        return Window.parse(text) if text else None
+
+    def caps(self) -> tuple[Cap, ...]:
+        """The frequency caps per recipient (none when unset)."""
+        return parse_caps(self.frequency_cap)
+
+    def opt_out_words(self, kinds: Iterable[str]) -> tuple[str, ...]:
+        """The replies that opt a mobile out: the account's own, else the default where recipients reply."""
+        if self.opt_out_keywords is not None:
+            return tuple(self.opt_out_keywords)
+        return DEFAULT_OPT_OUT_KEYWORDS if REPLY_KINDS & set(kinds) else ()
 
     @field_validator("base_url")
     @classmethod

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from datetime import datetime, timezone
 
 TEST_DIR = Path(tempfile.mkdtemp(prefix="msgrelay-test-"))
 TEST_DB = os.environ.get("MSGRELAY_TEST_DB", "sqlite")
@@ -29,6 +30,7 @@ os.environ.update({
     "MSGRELAY_POLL_BALANCES_EVERY_S": "30",
     "MSGRELAY_POLL_INBOUND_EVERY_S": "1",
     "MSGRELAY_SWEEP_EVERY_S": "1",
+    "MSGRELAY_ACCOUNTS_RELOAD_S": "0.5",
     "MSGRELAY_STALE_PENDING_S": "4",
     "MSGRELAY_STALE_SENDING_S": "6",
     "MSGRELAY_REPORT_EXPIRY_S": "20",
@@ -50,3 +52,10 @@ def database() -> str:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     upgrade(url)
     return url
+
+
+def zone_at(local_hour: int) -> str:
+    """A fixed-offset zone in which it is now `local_hour` o'clock: how tests set a send window's clock."""
+    offset = (local_hour - datetime.now(timezone.utc).hour) % 24
+    offset = offset - 24 if offset > 11 else offset
+    return f"Etc/GMT{-offset:+d}"  # the Etc zones count the other way round: Etc/GMT-8 is UTC+8

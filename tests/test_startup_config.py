@@ -22,7 +22,7 @@ REFUSE_WITHIN_S = 45  # a refusal takes a few seconds (imports); a process that 
 # Commands that never read the accounts file: schema, read-only views and job controls (an operator must be able
 # to pause or cancel while fixing the file), the counters check (`doctor`), and the demo, which writes its own file.
 NO_ACCOUNTS = {"db upgrade", "demo", "job", "jobs", "inbound", "templates", "pause", "resume", "cancel", "doctor",
-               "webhooks deliveries", "webhooks retry", "webhooks test"}
+               "webhooks deliveries", "webhooks retry", "webhooks test", "suppress remove", "suppress list"}
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,11 @@ def test_demo_runs_every_kind_prints_the_summary_and_stops_on_ctrl_c(tmp_path):
         assert re.search(r"MMS template \d+ audited by push: approved", text)
         assert "inbound messages" in text and re.search(r"│ sms\s+│ 188\d{8}", text), "no 企业信使 reply shown"
         assert re.search(r"│ mms\s+│ 13[56]\d{8}", text), "no MMS reply shown"
+        # the sending policy: marketing waited for its window, a "TD" reply suppressed one, the cap refused one
+        opens, first_sent = re.search(r"window from (\d\d:\d\d:\d\d)\s+│ first sent (\d\d:\d\d:\d\d)", text).groups()
+        assert first_sent >= opens or opens > "23:00", (opens, first_sent)
+        assert re.search(r"│ sms\s+│ opt-out \(TD\)\s+│ 18800000007 rejected", text)
+        assert re.search(r"│ vfcode\s+│ cap 2/day\s+│ 13700000000 rejected", text)
         api_port = int(re.search(r"API\s+http://127\.0\.0\.1:(\d+)/docs", text).group(1))
         assert re.search(r"Flower http://127\.0\.0\.1:\d+", text)
         # and Ctrl-C stops it and everything it started

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +11,7 @@ import typer
 from rich.table import Table
 
 from models.statuses import PauseReason, Queue
-from msgrelay.cli import mms, sms, webhooks
+from msgrelay.cli import mms, sms, suppress, webhooks
 from msgrelay.cli.console import EXIT_USAGE, console, err, fail, print_error
 from msgrelay.cli.frames import FRAME_HELP
 from msgrelay.cli.startup import needs_accounts
@@ -126,6 +127,19 @@ def _read_recipients(to: str) -> list:
     return [m.strip() for m in to.split(",") if m.strip()]
 
 
+def _aware_time(option: str, value: Optional[str]) -> Optional[datetime]:
+    """An ISO 8601 time with its zone, or None; fail naming `option` on anything else."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option}: {value!r} is not an ISO 8601 time, e.g. 2026-12-05T18:00:00+08:00")
+    if when.tzinfo is None:  # a bare clock time would depend on this machine's zone
+        fail(f"{option}: {value!r} has no time zone; add one, e.g. 2026-12-05T18:00:00+08:00")
+    return when
+
+
 @app.command()
 @needs_accounts
 def send(account: str, kind: str,
@@ -134,7 +148,12 @@ def send(account: str, kind: str,
          frame: list[str] = typer.Option([], help=FRAME_HELP),
          idempotency_key: Optional[str] = typer.Option(None), wait: bool = typer.Option(False),
          callback_url: Optional[str] = typer.Option(None, help="Where this job's signed status webhooks go "
-                                                               "(default: MSGRELAY_WEBHOOK_URL).")) -> None:
+                                                               "(default: MSGRELAY_WEBHOOK_URL)."),
+         send_at: Optional[str] = typer.Option(None, help="Send then, not now: ISO 8601 with a zone, "
+                                                          "e.g. 2026-12-05T09:00:00+08:00."),
+         valid_until: Optional[str] = typer.Option(None, help="ISO 8601 with a zone: what has not reached the "
+                                                              "provider by then ends expired (NOT_SENT_IN_TIME), "
+                                                              "unsent.")) -> None:
     """Submit a job."""
     from msgrelay.accounts import get_accounts
     from msgrelay.submit import submit_job
@@ -145,13 +164,14 @@ def send(account: str, kind: str,
         if not sep:
             fail(f"--option: {item!r} must be key=value")
         options[key] = value
+    when, until = _aware_time("--send-at", send_at), _aware_time("--valid-until", valid_until)
     try:
         if frame:
             from msgrelay.cli.frames import frames_from_cli
             content = frames_from_cli(frame)
         done = submit_job(accounts=get_accounts(), account=account, kind=kind, recipients=_read_recipients(to),
                           content=content, options=options, idempotency_key=idempotency_key, enqueue=enqueue_chunks,
-                          callback_url=callback_url)
+                          callback_url=callback_url, send_at=when, valid_until=until)
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
     console.print(f"job [bold]{done.id}[/bold]: {done.recipients} recipients in {done.chunks} chunks"
@@ -286,6 +306,7 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 mms.register(app)
 sms.register(app)
 webhooks.register(app)
+suppress.register(app)
 
 
 def main() -> None:

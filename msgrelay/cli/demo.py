@@ -6,23 +6,56 @@ import os
 import secrets
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import func, select
 
 from models.statuses import JobStatus, TemplateStatus
-from msgrelay.cli.processes import Stopped, Supervisor, free_port, http_ok, msgrelay_argv, wait_for
+from msgrelay.cli.processes import (
+    Stopped,
+    Supervisor,
+    free_port,
+    http_ok,
+    msgrelay_argv,
+    wait_for,
+)
 from msgrelay.webhooks.listener import LocalReceiver
+from providers.sending_rules import DEFAULT_TIMEZONE
 
 DEMO_TIMEOUT_S = 600
 #: the jobs whose status webhooks the demo's receiver shows (the two big ones send none: the demo stays quick)
 WEBHOOK_KINDS = ("marketing", "voice_sms", "vfcode", "ims", "sms")
 MMS_TOKEN = secrets.token_urlsafe(16)
 MMS_OPTIONS = {"title": "周末上新", "sign_name": "【示例商城】"}
+
+
+#: the demo's sending policy: marketing waits for a window that opens this long after the jobs are submitted (set in
+#: the accounts file then: running processes read it again, every ACCOUNTS_RELOAD_S); a cap per number
+WINDOW_OPENS_AFTER_S = 8
+ACCOUNTS_RELOAD_S = 1.0
+WINDOW_MARK = "# send_windows: written when the jobs are submitted"
+CAP = "2/day"
+#: the verification calls all go to one number, so the cap refuses the last; this number replies "TD" first
+CAPPED_MOBILE, OPTED_OUT_MOBILE, SMS_USERID = "13700000000", "18800000007", "88"
+
+
+def demo_window(now: datetime | None = None) -> str:
+    """A send window (Asia/Shanghai, with seconds) that opens WINDOW_OPENS_AFTER_S from now and lasts six hours."""
+    opens = (now or datetime.now(UTC)).astimezone(ZoneInfo(DEFAULT_TIMEZONE)) + timedelta(
+        seconds=WINDOW_OPENS_AFTER_S)
+    return f"{opens:%H:%M:%S}-{opens + timedelta(hours=6):%H:%M:%S}"
 
 
 def write_accounts(path: Path, sim_url: str) -> None:
@@ -34,6 +67,8 @@ base_url = "{sim_url}"
 app_id = "EUCP-EMY-DEMO-VOICE"
 secret_key = "{secrets.token_hex(8)}"
 callback_token = "{secrets.token_urlsafe(16)}"
+{WINDOW_MARK}
+frequency_cap = "{CAP}"  # per number per day, every kind of this account (docs/POLICY.md)
 
 [accounts.voicesms]
 provider = "emay_voice_sms"
@@ -76,7 +111,7 @@ def demo_jobs(notify_recipients: int) -> list[dict]:
         dict(account="voicesms", kind="voice_sms", recipients=mobiles("186", 800), content="您有一笔账单即将到期",
              options={"smsContent": "账单详情请登录App查看", "triggerConditions": "3", "keyContent": "1"}),
     ]
-    jobs += [dict(account="voice", kind="vfcode", recipients=[f"1370000000{i}"], content=f"{1234 + i * 1111}")
+    jobs += [dict(account="voice", kind="vfcode", recipients=[CAPPED_MOBILE], content=f"{1234 + i * 1111}")
              for i in range(3)]
     jobs += [
         dict(account="intl", kind="ims", recipients=[f"+614{12000000 + i:08d}" for i in range(700)],
@@ -114,7 +149,7 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
     os.environ.update({
         "MSGRELAY_WEBHOOK_SECRET": secret, "MSGRELAY_WEBHOOK_DISPATCH_EVERY_S": "0.5",
         "MSGRELAY_DATABASE_URL": f"sqlite:///{workdir / 'demo.db'}",
-        "MSGRELAY_ACCOUNTS_FILE": str(workdir / "accounts.toml"),
+        "MSGRELAY_ACCOUNTS_FILE": str(workdir / "accounts.toml"), "MSGRELAY_ACCOUNTS_RELOAD_S": str(ACCOUNTS_RELOAD_S),
         "MSGRELAY_POLL_REPORTS_EVERY_S": "1", "MSGRELAY_SWEEP_EVERY_S": "2", "MSGRELAY_POLL_BALANCES_EVERY_S": "10",
         "MSGRELAY_REPORT_EXPIRY_S": "120", "MSGRELAY_HTTP_READ_TIMEOUT_S": "10", "MSGRELAY_POLL_INBOUND_EVERY_S": "2",
     })
@@ -134,6 +169,8 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
             os.environ["MSGRELAY_BROKER_URL"] = stack.env["MSGRELAY_BROKER_URL"]
             _reload_settings()
             template_id = _mms_setup(sim_url, stack.api_url, console)
+            _opt_out(sim_url, console)
+            window = _shut_marketing_window(workdir / "accounts.toml", console)
             # finalise the start-up's garbage now (the health checks' urllib3 pools carry `weakref.finalize`
             # callbacks): a stop signal that lands while the interpreter runs one is reported and lost
             gc.collect()
@@ -144,6 +181,7 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
             console.print(_summary(job_ids, requests.get(sim_url + "/_sim/stats", timeout=5).json()))
             console.print(_inbound_table())
             console.print(hook.table())
+            console.print(_policy_table(job_ids, window))
             console.print(f"API  {stack.api_url}/docs   (jobs: {stack.api_url}/v1/jobs)\n"
                           f"Flower {stack.flower_url}\nlogs {workdir / 'logs'}   database {workdir / 'demo.db'}")
             if not exit_after:
@@ -189,8 +227,60 @@ def _mms_setup(sim_url: str, api_url: str, console: Console) -> str | None:
     return None
 
 
+def _opt_out(sim_url: str, console: Console) -> None:
+    """A recipient of the SMS job replies "TD" before it is sent; the reply (polled from 企业信使) suppresses it."""
+    from msgrelay.policy.suppressions import listed
+
+    requests.post(f"{sim_url}/_sim/reply", timeout=5, json={
+        "app_id": SMS_USERID, "mobile": OPTED_OUT_MOBILE, "content": "TD"}).raise_for_status()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if listed(scope="sms", mobile=OPTED_OUT_MOBILE):
+            console.print(f"{OPTED_OUT_MOBILE} replied \"TD\" to account sms: suppressed for it")
+            return
+        time.sleep(0.3)
+    console.print(f"[yellow]the \"TD\" reply of {OPTED_OUT_MOBILE} did not arrive[/yellow]")
+
+
+def _shut_marketing_window(path: Path, console: Console) -> str:
+    """Give marketing on `voice` a send window that opens WINDOW_OPENS_AFTER_S from now, and wait until every
+    process has read the file again; returns the window."""
+    window = demo_window()
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        WINDOW_MARK, f'send_windows = {{marketing = "{window}"}}  # Asia/Shanghai'), encoding="utf-8")
+    time.sleep(ACCOUNTS_RELOAD_S + 0.3)
+    console.print(f"marketing on account voice may send from {window[:8]} (Beijing time): its job will wait")
+    return window
+
+
+def _policy_table(job_ids: list[int], window: str) -> Table:
+    """What the sending policy held back or made wait, job by job (docs/POLICY.md)."""
+    from models import Job, Message, session_scope
+
+    table = Table("job", "kind", "policy", "what happened", title="sending policy")
+    with session_scope() as session:
+        jobs = list(session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.id)))
+        for job in jobs:
+            if job.kind == "marketing":
+                first = session.scalar(select(func.min(Message.submitted_at)).where(Message.job_id == job.id))
+                table.add_row(str(job.id), job.kind, f"window from {window[:8]}", f"first sent {_local(first)}")
+            for state, policy in (("SUPPRESSED", "opt-out (TD)"), ("FREQUENCY_CAP", f"cap {CAP}")):
+                for m in session.scalars(select(Message).where(Message.job_id == job.id,
+                                                               Message.provider_state == state).limit(3)):
+                    table.add_row(str(job.id), job.kind, policy, f"{m.mobile} {m.status}")
+    table.caption = f"submitted at {_local(min(j.created_at for j in jobs))} Beijing time; docs/POLICY.md"
+    return table
+
+
+def _local(when: datetime | None) -> str:
+    """A time as Beijing time of day."""
+    return when.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).strftime("%H:%M:%S") if when else "never"
+
+
 def _submit_all(jobs: list[dict], console: Console) -> list[int]:
-    from tasks import submit  # imported only now: the Celery app reads the broker URL set above
+    from tasks import (
+        submit,  # imported only now: the Celery app reads the broker URL set above
+    )
 
     ids = []
     for spec in jobs:
@@ -204,8 +294,8 @@ def _submit_all(jobs: list[dict], console: Console) -> list[int]:
 
 def _watch(job_ids: list[int], console: Console, sup: Supervisor, hook: DemoReceiver) -> None:
     from models import session_scope
-    from msgrelay.jobs import view_job
     from msgrelay.cli.progress import finished
+    from msgrelay.jobs import view_job
 
     deadline = time.monotonic() + DEMO_TIMEOUT_S
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[s]}"),
@@ -221,8 +311,9 @@ def _watch(job_ids: list[int], console: Console, sup: Supervisor, hook: DemoRece
                     v = view_job(session, job_id)
                     if job_id not in tasks:
                         tasks[job_id] = bar.add_task(f"job {job_id} {v.kind:<9}", total=v.total, s="")
+                    waits = f" ({v.waiting})" if v.waiting else ""
                     bar.update(tasks[job_id], completed=finished(v.counts),
-                               s=f"{v.status} delivered={v.counts['delivered']} failed={v.counts['failed']}")
+                               s=f"{v.status}{waits} delivered={v.counts['delivered']} failed={v.counts['failed']}")
                     open_jobs += v.status not in (JobStatus.DONE, JobStatus.CANCELLED)
             if not open_jobs and len(hook.seen) >= made:
                 return

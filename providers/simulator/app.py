@@ -10,7 +10,16 @@ Control routes (JSON), for tests, the demo and benchmarks:
   GET|POST|DELETE /_sim/faults                read, replace, clear the injected faults (``faults.Faults``)
   POST   /_sim/secret {"app_id","secret_key"} change a credential's secret at the "provider" (the attribute its
                                              vendor names: Emay secretKey, qyxs password, ihuyi api_key)
-  POST   /_sim/reset                          forget records, reports, faults, push targets; secrets restored
+  POST   /_sim/reply {"app_id","mobile","content"}   that mobile answers that text (an MO) to a vendor with
+                                             replies, under the app's latest request to it (else an empty task id),
+                                             received now: qyxs hands it out once by the userid's next
+                                             /callApi.aspx action=query (<callbox>), ihuyi pushes it (7.2) to the
+                                             api_id's mo_url by the push thread, retried like every push (it
+                                             waits until /_sim/ihuyi/push sets one). Answers {"app_id","vendor",
+                                             "reply": the record as it will be handed out}; 404 for an app_id no
+                                             such vendor holds, 422 naming a missing or empty field
+  POST   /_sim/reset                          forget records, reports, injected replies, faults, push targets;
+                                             secrets restored
 Vendors add their own: Emay's /_sim/push (``emay.push``), ihuyi's /_sim/ihuyi/* (``ihuyi.control``).
 """
 from __future__ import annotations
@@ -20,10 +29,13 @@ from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import time
+
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
+from providers.simulator.base import ReplyMaker
 from providers.simulator.config import SimConfig
 from providers.simulator.registry import VENDORS
 from providers.simulator.state import Faults, SimState
@@ -37,6 +49,9 @@ class BalanceIn(BaseModel):
 class SecretIn(BaseModel):
     app_id: str
     secret_key: str
+
+
+REPLY_FIELDS = ("app_id", "mobile", "content")  # /_sim/reply's body: each a non-empty string
 
 
 def create_app(config: SimConfig) -> FastAPI:
@@ -118,6 +133,28 @@ def create_app(config: SimConfig) -> FastAPI:
                 setattr(cred, attr, body.secret_key)
                 return {"app_id": body.app_id}
         raise HTTPException(404, f"unknown app_id {body.app_id!r}")
+
+    def replying_vendor(app_id: str) -> tuple[str, ReplyMaker]:
+        """The name and reply maker of the first vendor (registry order) that takes replies and holds `app_id`,
+        or 404."""
+        for vendor in VENDORS:
+            if vendor.reply is not None and app_id in config.credentials_of(vendor.name):
+                return vendor.name, vendor.reply
+        names = ", ".join(vendor.name for vendor in VENDORS if vendor.reply is not None)
+        raise HTTPException(404, f"unknown app_id {app_id!r}: no credential of a vendor taking replies ({names})")
+
+    @app.post("/_sim/reply")
+    def inject_reply(body: dict[str, Any]) -> dict:
+        """That mobile answers that text: kept in the vendor's shape until its routes hand it out."""
+        for name in REPLY_FIELDS:
+            value = body.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise HTTPException(422, f"{name} is required: a non-empty string")
+        app_id, mobile, content = (body[name] for name in REPLY_FIELDS)
+        vendor, make = replying_vendor(app_id)
+        reply = make(state.last_request_to(app_id, mobile), mobile, content, time.time())
+        state.inject_reply(app_id, reply)
+        return {"app_id": app_id, "vendor": vendor, "reply": reply}
 
     @app.post("/_sim/reset")
     def reset() -> dict:

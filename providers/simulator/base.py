@@ -17,10 +17,15 @@ from urllib.parse import parse_qsl
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from providers.simulator.state import SimState
+    from providers.simulator.state import RequestRecord, SimState
 
 DEFAULT_BALANCE = Decimal("1000000000")
 BEIJING = timezone(timedelta(hours=8))  # every document's clock: Beijing time, whatever the server's zone
+
+
+# (the app's latest request to that mobile or None, mobile, content, Unix seconds received) -> one reply injected
+# by /_sim/reply, in the shape the vendor's routes hand it out (they drain ``SimState.take_replies``)
+ReplyMaker = Callable[["RequestRecord | None", str, str, float], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class SimVendor:
     add_account: Callable[[dict[str, Any], str, Any], None]
     secret_attr: str  # the credential attribute /_sim/secret changes and /_sim/reset restores
     router: Callable[[SimState], APIRouter]  # its provider routes and its own control routes
+    reply: ReplyMaker | None = None  # how a reply injected by /_sim/reply looks; None: it takes no replies
 
 
 async def json_off_the_loop(build: Callable[[], Any]) -> Any:

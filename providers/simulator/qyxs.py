@@ -3,7 +3,8 @@
 /sms.aspx action=send | overage | checkkeyword, /statusApi.aspx and /callApi.aspx action=query.  Every
 action checks userid + account + password.  Sends are recorded in the shared state without custom ids
 (the platform has none), so duplicates are counted by mobile per userid.  Replies (上行) are made here:
-a deterministic ~5% of delivered recipients answer once their report is ready, handed out once each.
+a deterministic ~5% of delivered recipients answer once their report is ready, handed out once each, after
+them the replies injected by /_sim/reply (``reply``).
 The document names no over-speed answer, so only latency, 5xx and the faults after acceptance are injected.
 """
 from __future__ import annotations
@@ -154,12 +155,21 @@ def statusbox(record: RequestRecord, i: int, seed: int) -> str:
     return f"<statusbox>{inner}</statusbox>"
 
 
+def callbox(mobile: str, taskid: str, content: str, received_at: float) -> dict[str, str]:
+    """One reply record (chapter 5's <callbox>), its fields in the document's order."""
+    return {"mobile": mobile, "taskid": taskid, "content": content, "receivetime": beijing(received_at)}
+
+
 def replies_of(record: RequestRecord, seed: int) -> list[dict[str, str]]:
     """The replies a delivered send draws: ~5% of its delivered recipients, deterministic by mobile."""
-    return [{"mobile": m, "taskid": task_id(record), "content": REPLIES[_pct("text", m, seed) % len(REPLIES)],
-             "receivetime": beijing(record.at + 3)}
+    return [callbox(m, task_id(record), REPLIES[_pct("text", m, seed) % len(REPLIES)], record.at + 3)
             for m, state in zip(record.mobiles, record.states)
             if state == "10" and _pct("reply", m, seed) < REPLY_PERCENT]
+
+
+def reply(record: RequestRecord | None, mobile: str, content: str, received_at: float) -> dict[str, str]:
+    """A reply injected by /_sim/reply: under the taskid of the send it answers, an empty one when none is known."""
+    return callbox(mobile, task_id(record) if record is not None else "", content, received_at)
 
 
 class Inbox:
@@ -172,7 +182,7 @@ class Inbox:
         self.waiting: dict[str, deque[dict[str, str]]] = defaultdict(deque)
 
     def take(self, userid: str, n: int) -> list[dict[str, str]]:
-        """Up to n replies for `userid`, each handed out once (a reset of the simulator forgets them)."""
+        """Up to n replies for `userid`, drawn and injected ones, each handed out once (a reset forgets them)."""
         records = self.state.records
         if self.generation != self.state.generation:
             self.generation, self.cursor, self.waiting = self.state.generation, 0, defaultdict(deque)
@@ -183,6 +193,7 @@ class Inbox:
                 self.waiting[record.app_id].extend(replies_of(record, self.state.config.seed))
             self.cursor += 1
         queue = self.waiting[userid]
+        queue.extend(self.state.take_replies(userid, PAGE))
         return [queue.popleft() for _ in range(min(n, len(queue)))]
 
 
@@ -263,4 +274,4 @@ def qyxs_router(state: SimState) -> APIRouter:
 
 
 VENDOR = SimVendor(name=NAME, providers=("qyxs_sms",), add_account=add_account, secret_attr="password",
-                   router=qyxs_router)
+                   router=qyxs_router, reply=reply)

@@ -1,4 +1,5 @@
-"""What the simulator remembers: accepted requests, pending reports, push targets, faults and counters.
+"""What the simulator remembers: accepted requests, pending reports, injected replies, push targets, faults
+and counters.
 
 Every method is O(size of its own request): counters and the duplicate set are kept incrementally so a
 benchmark sending millions of recipients never pays for the records already held.  Control-route
@@ -85,7 +86,8 @@ class SimState:
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget records, reports, faults, push targets and counters; balances back to the config."""
+        """Forget records, reports, injected replies, faults, push targets and counters; balances back to the
+        config."""
         with self._lock:
             self.generation += 1
             self.records: list[RequestRecord] = []
@@ -93,6 +95,7 @@ class SimState:
             self._pending: dict[str, deque[list]] = defaultdict(deque)
             self._held: dict[str, deque[ReportRef]] = defaultdict(deque)  # failed pushes, for getReport
             self._push: dict[str, PushTarget] = {}
+            self._replies: dict[str, deque[dict[str, str]]] = defaultdict(deque)  # per app, from /_sim/reply
             self._balances = self.config.balances()
             self._accepted: Counter[str] = Counter()
             self._refused: Counter[str] = Counter()
@@ -292,6 +295,25 @@ class SimState:
             if generation == self.generation:
                 self._held[app_id].extend(reports)
 
+    # ---- injected replies (/_sim/reply) ------------------------------------------------------------
+    def last_request_to(self, app_id: str, mobile: str) -> RequestRecord | None:
+        """The app's latest accepted request with `mobile` among its recipients (walks the records: control routes
+        only)."""
+        with self._lock:
+            records = list(self.records)
+        return next((r for r in reversed(records) if r.app_id == app_id and mobile in r.mobiles), None)
+
+    def inject_reply(self, app_id: str, reply: dict[str, str]) -> None:
+        """Keep one reply, already in its vendor's shape, until the app's routes hand it out."""
+        with self._lock:
+            self._replies[app_id].append(reply)
+
+    def take_replies(self, app_id: str, n: int) -> list[dict[str, str]]:
+        """Remove and return up to n injected replies of the app, oldest first (each handed out once)."""
+        with self._lock:
+            queue = self._replies.get(app_id)
+            return [queue.popleft() for _ in range(min(n, len(queue)))] if queue else []
+
     def set_push(self, app_id: str, target: PushTarget | None) -> None:
         """Push this app's reports to a URL (None: keep them for getReport)."""
         with self._lock:
@@ -330,7 +352,7 @@ class SimState:
 
     def stats_json(self) -> dict:
         """Counters: accepted by endpoint, refused by code, batch sizes, recipients, duplicates, 5xx, pushes;
-        faults met by endpoint, and the answers held right now (how long each has been)."""
+        faults met by endpoint, the answers held right now (how long each has been), injected replies waiting."""
         now = time.monotonic()
         with self._lock:
             return {
@@ -346,6 +368,7 @@ class SimState:
                 "pushes": dict(self._push_stats),
                 "pending_reports": sum(len(c[0].mobiles) - c[1] for d in self._pending.values() for c in d)
                 + sum(len(d) for d in self._held.values()),
+                "replies_waiting": sum(len(d) for d in self._replies.values()),
             }
 
     def outcomes_json(self) -> dict:

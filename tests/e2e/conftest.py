@@ -13,7 +13,7 @@ import redis
 import requests
 
 from msgrelay.cli.processes import Supervisor, free_port, http_ok, msgrelay_argv, wait_for
-from tests.conftest import REDIS_URL, TEST_DIR
+from tests.conftest import REDIS_URL, TEST_DIR, zone_at
 
 SECRET_VOICE = "0123456789abcdef"
 SECRET_JOIN = "fedcba9876543210abcdef0123456789"
@@ -23,8 +23,14 @@ MMS_API_KEY = "mms-key-3f9a77c2d1"
 MMS_CALLBACK_TOKEN = "mms-cb-Q7e2Lk"
 
 
-def accounts_toml(sim_url: str) -> str:
-    """Accounts the simulator knows, plus one it does not (wrong secret) for credential errors."""
+#: the `windowed` account's marketing window; at 03:00 in its zone (set at session start) it is shut for hours
+WINDOW = "09:00-20:00"
+
+
+def accounts_toml(sim_url: str, *, window_zone: str | None = None) -> str:
+    """Accounts the simulator knows, plus one it does not (wrong secret) for credential errors. The accounts whose
+    replies tests count keep no opt-out words (a simulated "TD" reply would suppress a number other tests reuse);
+    `smsoptout` and `mms` keep the defaults."""
     return f"""
 [accounts.voice]
 provider = "emay_voice"
@@ -59,6 +65,7 @@ base_url = "{sim_url}"
 userid = "12"
 account = "smsuser"
 password = "{SMS_PASSWORD}"
+opt_out_keywords = []
 
 [accounts.sms200]
 provider = "qyxs_sms"
@@ -67,6 +74,7 @@ userid = "13"
 account = "reseller"
 password = "reseller-pass-1"
 max_batch = 200
+opt_out_keywords = []
 
 [accounts.smscheck]
 provider = "qyxs_sms"
@@ -75,6 +83,7 @@ userid = "14"
 account = "checked"
 password = "checked-pass-1"
 check_content = true
+opt_out_keywords = []
 
 [accounts.mms]
 provider = "ihuyi_mms"
@@ -106,6 +115,29 @@ app_id = "EUCP-EMY-TEST-LIMIT"
 secret_key = "1111222233334444"
 max_batch = 100
 rate_limit = 20
+
+[accounts.windowed]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-WINDOW"
+secret_key = "4444333322221111"
+send_windows = {{marketing = "{WINDOW}"}}
+timezone = "{window_zone or zone_at(3)}"
+
+[accounts.capped]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-CAPPED"
+secret_key = "7777888899990000"
+frequency_cap = "3/day"
+max_batch = 10
+
+[accounts.smsoptout]
+provider = "qyxs_sms"
+base_url = "{sim_url}"
+userid = "15"
+account = "optout"
+password = "optout-pass-1"
 """
 
 

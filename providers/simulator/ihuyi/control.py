@@ -3,6 +3,7 @@
   POST   /_sim/ihuyi/push {"api_id", "receipt_url"?, "mo_url"?, "template_url"?, "mo_rate"?, "repeat"?, "retry_s"?}
          push receipts, replies (a share `mo_rate` of delivered phones answer) and audits; `repeat` delivers
          every push that many times (a repeat after a lost `success`); DELETE /_sim/ihuyi/push?api_id=
+         (`mo_url` also gets the replies injected by the shared POST /_sim/reply, which wait until one is set)
   POST   /_sim/ihuyi/audit {"api_id", "template_id", "code", "message"?}   audit a template now
   POST   /_sim/ihuyi/product {"api_id", "product_id", "product_name"};  POST /_sim/ihuyi/limits {"max_kb"}
   GET    /_sim/ihuyi/requests (every batchSend: request_id, timestamp, signature, task_id, phones, duplicate)

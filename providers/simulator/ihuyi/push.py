@@ -1,7 +1,8 @@
 """The simulated ihuyi MMS's pushes: receipts (6.2), replies (7.2) and template audits (8.2), by one thread.
 
 Each push is POSTed up to 3 times until the answer is `success`; `repeat` then delivers it again. Receipt
-outcomes and who replies are deterministic per phone, so tests can predict them.
+outcomes and who replies are deterministic per phone, so tests can predict them. Replies injected by
+/_sim/reply (``reply``) wait in the shared state until the api_id has a `mo_url`, then go out like the others.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import requests
 
 from providers.simulator.base import BEIJING
 from providers.simulator.ihuyi.state import IhuyiSim, PushIn
-from providers.simulator.state import ReportRef
+from providers.simulator.state import ReportRef, RequestRecord
 
 log = logging.getLogger("msgrelay.simulator.ihuyi")
 PUSH_BATCH, PUSH_ATTEMPTS, IDLE_S = 1000, 3, 0.05
@@ -49,12 +50,24 @@ def receipt_json(ref: ReportRef) -> dict:
             "report_time": beijing(time.time())}
 
 
+def mo_record(task_id: str, phone: str, content: str, send_time: str, received_at: float) -> dict[str, str]:
+    """7.2's reply record: task_id, phone, content, dest_code (our channel extension), send_time, receive_time."""
+    return {"task_id": task_id, "phone": phone, "content": content, "dest_code": "10690" + phone[-4:],
+            "send_time": send_time, "receive_time": beijing(received_at)}
+
+
 def mo_json(ref: ReportRef) -> dict:
     """7.2's reply from one recipient to its MMS."""
     record, i = ref
-    return {"task_id": record.provider_id(0), "phone": record.mobiles[i], "content": "收到，谢谢",
-            "dest_code": "10690" + record.mobiles[i][-4:], "send_time": beijing(record.at),
-            "receive_time": beijing(time.time())}
+    return mo_record(record.provider_id(0), record.mobiles[i], "收到，谢谢", beijing(record.at), time.time())
+
+
+def reply(record: RequestRecord | None, phone: str, content: str, received_at: float) -> dict[str, str]:
+    """A reply injected by /_sim/reply: under the task_id and send_time of the MMS it answers, empty when none
+    is known."""
+    if record is None:
+        return mo_record("", phone, content, "", received_at)
+    return mo_record(record.provider_id(0), phone, content, beijing(record.at), received_at)
 
 
 class IhuyiPusher:
@@ -73,7 +86,8 @@ class IhuyiPusher:
                 self.thread.start()
 
     def run(self) -> None:
-        """Push ready receipts (and replies) and due audits until no api_id has a push target."""
+        """Push ready receipts (and replies), injected replies and due audits until no api_id has a push
+        target."""
         sim = self.sim
         while True:
             with sim.lock:
@@ -91,6 +105,9 @@ class IhuyiPusher:
                           and replies(r.record.mobiles[r.index], cfg.mo_rate)]
                     if mo and cfg.mo_url:
                         self.deliver(cfg.mo_url, mo, cfg, "mo")
+                if cfg.mo_url and (injected := sim.state.take_replies(api_id, PUSH_BATCH)):
+                    busy = True
+                    self.deliver(cfg.mo_url, injected, cfg, "mo")
                 if cfg.template_url:
                     now = time.monotonic()
                     with sim.lock:

@@ -1,0 +1,118 @@
+"""The suppression list: add, remove, list, look up many mobiles at once, and opt-outs from inbound replies."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from models import is_sqlite, session_scope, utcnow
+from models.policy import EVERY_ACCOUNT, Suppression
+from msgrelay.accounts import Account
+from providers.errors import InvalidInput, NotFound
+from providers.sending_rules import is_opt_out, mobile_key
+from providers.values import Inbound
+
+_LOOKUP_PG = text("SELECT DISTINCT s.mobile FROM unnest(CAST(:keys AS varchar(32)[])) AS v(key) "
+                  "JOIN suppression s ON s.mobile = v.key AND s.scope IN (:scope, '*')")
+_SQLITE_PARAMS = 900
+
+
+def key_of(field: str, mobile: object) -> str:
+    """The key of a mobile given by an operator; InvalidInput naming `field` when it holds no phone number."""
+    if not isinstance(mobile, str) or not mobile.strip():
+        raise InvalidInput(field, "is required: a mobile number")
+    key = mobile_key(mobile)
+    if not 5 <= len(key) <= 20 or len(mobile) > 32:
+        raise InvalidInput(field, f"{mobile!r} is not a phone number (5 to 20 digits, `+` or `00` before a country "
+                                  "code allowed)")
+    return key
+
+
+def check_scope(accounts: Mapping[str, Account], scope: object) -> str:
+    """`*` or a configured account's name; InvalidInput naming `scope` otherwise."""
+    if scope in (None, "", EVERY_ACCOUNT):
+        return EVERY_ACCOUNT
+    if not isinstance(scope, str) or scope not in accounts:
+        known = ", ".join(sorted(accounts)) or "none configured"
+        raise InvalidInput("scope", f"must be \"*\" (every account) or an account name; known: {known}")
+    return scope
+
+
+def as_dict(row: Suppression) -> dict:
+    """A suppression as the API and CLI show it."""
+    return {"mobile": row.mobile, "scope": row.scope, "reason": row.reason, "source": row.source,
+            "created_at": row.created_at.isoformat()}
+
+
+def _insert(session: Session, rows: Sequence[dict]) -> int:
+    """Insert suppressions, skipping any (scope, mobile) already listed; returns how many were new."""
+    if not rows:
+        return 0
+    dialect = sqlite if is_sqlite(session.get_bind()) else postgresql
+    stmt = (dialect.insert(Suppression).values(list(rows)).on_conflict_do_nothing(index_elements=["scope", "mobile"])
+            .returning(Suppression.id))
+    return len(session.execute(stmt).all())
+
+
+def add(accounts: Mapping[str, Account], mobile: object, *, scope: object = None, reason: str | None = None,
+        source: str = "api") -> tuple[dict, bool]:
+    """Suppress a mobile for one account or all; returns the row and whether it is new (an existing one stays)."""
+    key, where = key_of("mobile", mobile), check_scope(accounts, scope)
+    if reason is not None and len(reason) > 255:
+        raise InvalidInput("reason", f"at most 255 characters, got {len(reason)}")
+    with session_scope() as session:
+        new = _insert(session, [{"scope": where, "mobile": key, "reason": reason, "source": source,
+                                 "created_at": utcnow()}])
+        row = session.scalars(select(Suppression).where(Suppression.scope == where, Suppression.mobile == key)).one()
+        return as_dict(row), bool(new)
+
+
+def remove(mobile: object, *, scope: object = None) -> None:
+    """Lift a suppression (scope `*` unless named); NotFound when there is none."""
+    key = key_of("mobile", mobile)
+    where = EVERY_ACCOUNT if scope in (None, "") else scope
+    with session_scope() as session:
+        gone = session.execute(delete(Suppression).where(Suppression.scope == where, Suppression.mobile == key))
+        if not gone.rowcount:
+            raise NotFound("mobile", f"{key} is not suppressed in scope {where!r}")
+
+
+def listed(*, scope: str | None = None, mobile: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
+    """Newest first, optionally of one scope or one mobile."""
+    with session_scope() as session:
+        query = select(Suppression)
+        if scope:
+            query = query.where(Suppression.scope == scope)
+        if mobile:
+            query = query.where(Suppression.mobile == key_of("mobile", mobile))
+        rows = session.scalars(query.order_by(Suppression.id.desc()).limit(limit).offset(offset))
+        return [as_dict(r) for r in rows]
+
+
+def suppressed_keys(session: Session, account: str, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` are suppressed for `account` (its own list or every account's)."""
+    if not keys:
+        return set()
+    if not is_sqlite(session.get_bind()):
+        return set(session.scalars(_LOOKUP_PG, {"keys": list(keys), "scope": account}))
+    found: set[str] = set()
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), _SQLITE_PARAMS):
+        found.update(session.scalars(select(Suppression.mobile).where(
+            Suppression.scope.in_([account, EVERY_ACCOUNT]), Suppression.mobile.in_(unique[start:start + _SQLITE_PARAMS]))))
+    return found
+
+
+def opt_out(session: Session, account: Account, kinds: Iterable[str], replies: Iterable[Inbound]) -> int:
+    """Suppress, for this account, each mobile whose reply is one of its opt-out words (in the transaction that
+    stores the replies); returns how many were new."""
+    words = account.opt_out_words(kinds)
+    if not words:
+        return 0
+    now = utcnow()
+    rows = {mobile_key(r.mobile): {"scope": account.name, "mobile": mobile_key(r.mobile), "source": "inbound",
+                                   "reason": f"replied {r.content.strip()[:40]!r}", "created_at": now}
+            for r in replies if is_opt_out(r.content, words) and mobile_key(r.mobile)}
+    return _insert(session, list(rows.values()))
