@@ -19,6 +19,7 @@ from api.callbacks import router as callbacks_router
 from api.guard import UNAUTHORIZED, Guard, header_bytes, token_matches
 from api.inputs import V1_ANSWERS, SafeJSONResponse, answers, safe_json, safe_text, validation_errors
 from api.jobs import router as jobs_router
+from api.routes import router as routes_router
 from api.suppressions import router as suppressions_router
 from api.webhooks import router as webhooks_router
 from msgrelay.accounts import get_accounts, reload_accounts
@@ -125,7 +126,7 @@ def create_app() -> FastAPI:
                  (time.perf_counter() - started) * 1000)
         return response
 
-    for router in (jobs_router, accounts_router, webhooks_router, suppressions_router):
+    for router in (jobs_router, accounts_router, webhooks_router, suppressions_router, routes_router):
         app.include_router(router, prefix="/v1", dependencies=[Depends(require_token)], responses=V1_ANSWERS)
     app.include_router(callbacks_router, prefix="/callbacks")
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator,
-                      field_validator)
+                      field_validator, model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -63,7 +64,9 @@ class JobFields(StorableBody):
     """A job without its recipients: the `job` part of POST /v1/jobs/upload."""
 
     model_config = ConfigDict(extra="forbid")
-    account: str = Field(max_length=NAME_MAX_CHARS)
+    account: str | None = Field(default=None, max_length=NAME_MAX_CHARS, description="the account (or give `route`)")
+    route: str | None = Field(default=None, max_length=NAME_MAX_CHARS, description=(
+        "a route of accounts.toml instead of an account: chunks fail over (or split by weight) across its accounts"))
     kind: str = Field(max_length=NAME_MAX_CHARS)
     content: Any = None
     options: dict[OptionName, OptionValue] = Field(default_factory=dict)
@@ -73,6 +76,19 @@ class JobFields(StorableBody):
         "aware time: a message not handed to the provider by then ends expired (NOT_SENT_IN_TIME), unsent"))
     callback_url: str | None = Field(default=None, max_length=URL_MAX_CHARS, description=(
         "http(s) URL that receives this job's signed status events (overrides MSGRELAY_WEBHOOK_URL)"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _account_or_route(cls, data: Any) -> Any:
+        """Exactly one of `account` and `route`: a missing one is named as `account`, two as `route`."""
+        if isinstance(data, dict) and (data.get("account") is None) == (data.get("route") is None):
+            both = data.get("account") is not None
+            raise ValidationError.from_exception_data(cls.__name__, [InitErrorDetails(
+                type=PydanticCustomError("missing" if not both else "value_error",
+                                         "give an account or a route, not both" if both else
+                                         "Field required: give an account (or a route)"),
+                loc=("route" if both else "account",), input=None)])
+        return data
 
     @field_validator("callback_url")
     @classmethod
@@ -152,7 +168,7 @@ async def create_job(request: Request) -> JobCreated:
         recipients = [r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.recipients]
         submit = submit_stream if len(recipients) > BATCH_ROWS else submit_job
     done = await run_in_threadpool(
-        submit, accounts=get_accounts(), account=body.account, kind=body.kind, recipients=recipients,
+        submit, accounts=get_accounts(), account=body.account, route=body.route, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
         callback_url=body.callback_url, valid_until=body.valid_until, enqueue=_enqueue,
     )
@@ -178,7 +194,7 @@ async def upload_job(
     name = (recipients.filename or "").lower()
     ndjson = name.endswith((".ndjson", ".jsonl")) or (recipients.content_type or "").endswith(("ndjson", "jsonl"))
     done = await run_in_threadpool(
-        submit_stream, accounts=get_accounts(), account=fields.account, kind=fields.kind,
+        submit_stream, accounts=get_accounts(), account=fields.account, route=fields.route, kind=fields.kind,
         recipients=read_recipients(recipients.file, ndjson=ndjson), content=fields.content, options=fields.options,
         idempotency_key=fields.idempotency_key, send_at=fields.send_at, callback_url=fields.callback_url,
         valid_until=fields.valid_until, enqueue=_enqueue)
@@ -207,7 +223,7 @@ def job_messages(job_id: RowId, status: MessageStatus | None = None,
                  limit: int = Query(100, ge=1, le=10_000), offset: Offset = 0) -> list[dict]:
     """A job's messages, optionally of one status and one provider state, in recipient order."""
     with session_scope() as session:
-        joblife.get_job(session, job_id)
+        job = joblife.get_job(session, job_id)
         query = select(Message).where(Message.job_id == job_id)
         if status is not None:
             query = query.where(Message.status == status)
@@ -219,6 +235,7 @@ def job_messages(job_id: RowId, status: MessageStatus | None = None,
             "provider_state": m.provider_state, "provider_desc": m.provider_desc,
             "submitted_at": m.submitted_at.isoformat() if m.submitted_at else None,
             "reported_at": m.reported_at.isoformat() if m.reported_at else None, "content": m.content,
+            "account": m.account or (job.account if job.route is None else None),
         } for m in rows]
 
 

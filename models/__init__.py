@@ -2,9 +2,10 @@
 from models.db import get_engine, is_sqlite, session_scope
 from models.tables import BalanceSnapshot, Chunk, InboundMessage, Job, JobCount, Message, RawReport, Template, utcnow
 from models.policy import FrequencyCount, Suppression
+from models.routing import AccountPause
 from models.webhooks import WebhookDelivery, WebhookEvent, WebhookReceiver
 
 __all__ = [
-    "BalanceSnapshot", "Chunk", "FrequencyCount", "Suppression", "InboundMessage", "Job", "JobCount", "Message", "RawReport", "Template",
+    "AccountPause", "BalanceSnapshot", "Chunk", "FrequencyCount", "Suppression", "InboundMessage", "Job", "JobCount", "Message", "RawReport", "Template",
     "WebhookDelivery", "WebhookEvent", "WebhookReceiver", "get_engine", "is_sqlite", "session_scope", "utcnow",
 ]

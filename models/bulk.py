@@ -175,7 +175,8 @@ def apply_reports(session: Session, changes: Sequence[tuple[int, str | None, str
 
 
 def find_messages(session: Session, custom_ids: Sequence[str], provider_ids: Sequence[str]) -> list[Any]:
-    """Messages (id, job_id, custom_id, provider_msg_id, status) with one of the custom ids or provider ids."""
+    """Messages (id, job_id, custom_id, provider_msg_id, status, account) with one of the custom ids or provider
+    ids (`account`: the account a route job's message was handed to; None for other jobs)."""
     found: list[Any] = []
     if session.connection().dialect.name == "postgresql":  # one array each: no per-item bind parameters
         cur = session.connection().connection.driver_connection.cursor()
@@ -183,7 +184,7 @@ def find_messages(session: Session, custom_ids: Sequence[str], provider_ids: Seq
             if ids:
                 # a join with the unnested ids, not `= ANY(…)`: for thousands of ids the planner costs ANY as a
                 # scan of the whole table (23 ms at 200,000 messages) where the join walks the index (6 ms)
-                cur.execute(f"SELECT m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status "
+                cur.execute(f"SELECT m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status, m.account "
                             f"FROM unnest(%b::varchar(64)[]) AS v(key) JOIN message AS m ON m.{column} = v.key",
                             [list(ids)])
                 found += cur.fetchall()
@@ -191,7 +192,8 @@ def find_messages(session: Session, custom_ids: Sequence[str], provider_ids: Seq
     for column, ids in ((Message.custom_id, custom_ids), (Message.provider_msg_id, provider_ids)):
         for start in range(0, len(ids), 900):
             found += session.execute(select(Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id,
-                                            Message.status).where(column.in_(ids[start:start + 900]))).all()
+                                            Message.status, Message.account).where(
+                column.in_(ids[start:start + 900]))).all()
     return found
 
 

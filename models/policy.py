@@ -16,7 +16,8 @@ EVERY_ACCOUNT = "*"
 class Suppression(SQLModel, table=True):
     """A mobile that must not be sent to: for one account (`scope` = its name) or for all (`*`)."""
 
-    __table_args__ = (UniqueConstraint("scope", "mobile", name="uq_suppression_scope_mobile"),)
+    __table_args__ = (UniqueConstraint("scope", "mobile", name="uq_suppression_scope_mobile"),
+                      Index("ix_suppression_created", "created_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     scope: str = Field(max_length=64)

@@ -59,6 +59,13 @@ class ChunkStatus(StrEnum):
     EXPIRED = "expired"  # its job's valid_until passed before it was sent: nothing went to the provider
 
 
+class AccountHealth(StrEnum):
+    """Whether a route may send through an account now (`paused`: refused for balance, credentials or client IP)."""
+
+    OK = "ok"
+    PAUSED = "paused"
+
+
 class HeldBack(StrEnum):
     """Why policy kept a recipient from the provider: its `provider_state` (DESIGN §9)."""
 

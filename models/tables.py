@@ -35,6 +35,8 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = None
     # where this job's status webhooks go (resolved at submit: callback_url or the default); None: no events
     webhook_receiver_id: int | None = None
+    # the route the job was submitted to (its chunks go through the route's accounts; `account` is its first)
+    route: str | None = Field(default=None, max_length=64)
     # sending policy: what has not reached the provider by then is expired unsent; what a send window holds it for
     valid_until: datetime | None = None
     waiting: str | None = Field(default=None, max_length=128)
@@ -72,6 +74,7 @@ class Chunk(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None  # every message final (or expired by the sweeper): nothing left to wait for
+    account: str | None = Field(default=None, max_length=64)  # a route job's: the account it goes through
 
 
 class Message(SQLModel, table=True):
@@ -98,6 +101,7 @@ class Message(SQLModel, table=True):
     submitted_at: datetime | None = None
     reported_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+    account: str | None = Field(default=None, max_length=64)  # a route job's: the account it was handed to
 
 
 class RawReport(SQLModel, table=True):

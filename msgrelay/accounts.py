@@ -6,21 +6,39 @@ import os
 import time
 import tomllib
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from msgrelay.routes.config import Route, parse_routes
 from providers.errors import ConfigError
 from providers.registry import PROVIDER_NAMES, Account, get_provider
 
-__all__ = ["Account", "get_accounts", "load_accounts", "parse_accounts"]
+__all__ = ["Account", "Accounts", "get_accounts", "load_accounts", "parse_accounts"]
 _adapter: TypeAdapter[Any] = TypeAdapter(Account)
 log = logging.getLogger(__name__)
 
 
-def parse_accounts(text: str, *, source: str = "accounts.toml") -> dict[str, Account]:
-    """Parse the file's text; a bad file raises ConfigError naming file, account and field."""
+class Accounts(dict[str, Account]):
+    """The accounts of a file by name, and its routes (`routes`, by name) beside them."""
+
+    routes: dict[str, Route]
+
+    def __init__(self, accounts: dict[str, Account] | None = None, routes: dict[str, Route] | None = None) -> None:
+        super().__init__(accounts or {})
+        self.routes = routes or {}
+
+
+def routes_of(accounts: Mapping[str, Account]) -> dict[str, Route]:
+    """The routes beside these accounts (none for a plain mapping)."""
+    return getattr(accounts, "routes", {})
+
+
+def parse_accounts(text: str, *, source: str = "accounts.toml") -> Accounts:
+    """Parse the file's text (accounts and routes); a bad file raises ConfigError naming file, account (or route)
+    and field."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -47,14 +65,14 @@ def parse_accounts(text: str, *, source: str = "accounts.toml") -> dict[str, Acc
             if kind not in kinds:
                 raise ConfigError(f"{source}: account '{name}': field 'send_windows.{kind}': {accounts[name].provider} "
                                   f"sends kinds {', '.join(kinds)}")
-    return accounts
+    return Accounts(accounts, parse_routes(data.get("routes", {}), accounts, source))
 
 
-def load_accounts(path: str | Path, *, missing_ok: bool = True) -> dict[str, Account]:
+def load_accounts(path: str | Path, *, missing_ok: bool = True) -> Accounts:
     """Read and parse an accounts file; a missing file is an empty set of accounts (ConfigError if not `missing_ok`)."""
     path = Path(path)
     if missing_ok and not path.exists():
-        return {}
+        return Accounts()
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

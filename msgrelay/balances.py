@@ -7,7 +7,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from models import BalanceSnapshot, session_scope, utcnow
+from models.statuses import PauseReason
 from msgrelay.accounts import Account
+from msgrelay.routes import health
 from msgrelay.settings import Settings
 from providers.http import http_send
 from providers.registry import get_provider
@@ -25,6 +27,8 @@ def poll_balance(account: Account, settings: Settings) -> list[BalanceSnapshot]:
                              raw=dict(b.raw), taken_at=now) for b in provider.parse_balance(response)]
     with session_scope() as session:
         session.add_all(snaps)
+        if any(s.amount > 0 for s in snaps):  # a balance came back: routes may send through it again
+            health.clear(session, [account.name], only=PauseReason.BALANCE)
     return snaps
 
 

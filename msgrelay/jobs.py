@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, utcnow
@@ -16,6 +16,8 @@ from models.counts import counts_by_job, job_counts
 from models.statuses import (
     OPEN_MESSAGE_STATUSES, ChunkStatus, HeldBack, JobStatus, MessageStatus, PauseReason, Queue,
 )
+from msgrelay.accounts import get_accounts, routes_of
+from msgrelay.routes import health
 from providers.errors import InvalidInput, NotFound
 from providers.registry import get_provider
 
@@ -36,6 +38,8 @@ class JobView:
     counts: dict[str, int]
     chunks: int
     created_at: str
+    route: str | None = None
+    chunks_by_account: dict[str, int] | None = None  # where its chunks went (a route job's are spread)
     waiting: str | None = None  # what a running job waits for ("send window opens 08:00")
     waiting_until: str | None = None
     valid_until: str | None = None
@@ -45,7 +49,8 @@ class JobView:
         """The JSON shape of GET /v1/jobs/{id}."""
         return {"id": self.id, "account": self.account, "kind": self.kind, "status": self.status,
                 "reason": self.reason, "total": self.total, "counts": self.counts, "chunks": self.chunks,
-                "created_at": self.created_at, "waiting": self.waiting, "waiting_until": self.waiting_until,
+                "created_at": self.created_at, "route": self.route, "chunks_by_account": self.chunks_by_account,
+                "waiting": self.waiting, "waiting_until": self.waiting_until,
                 "valid_until": self.valid_until, "held_back": self.held_back}
 
 
@@ -68,11 +73,22 @@ def view_job(session: Session, job_id: int) -> JobView:
     waits = job.status == JobStatus.RUNNING and job.waiting_until is not None
     return JobView(job.id, job.account, job.kind, job.status, job.reason, job.total,
                    message_counts(session, job_id), job.chunks, job.created_at.isoformat(),
+                   route=job.route, chunks_by_account=chunks_by_account(session, job),
                    waiting=job.waiting if waits else None,
                    waiting_until=job.waiting_until.isoformat() if waits else None,
                    valid_until=job.valid_until.isoformat() if job.valid_until else None,
                    held_back={HeldBack.SUPPRESSED.value: job.suppressed, HeldBack.FREQUENCY_CAP.value: job.capped,
                               HeldBack.NOT_SENT_IN_TIME.value: job.not_sent_in_time})
+
+
+def chunks_by_account(session: Session, job: Job) -> dict[str, int]:
+    """The job's requests per account (a split chunk counts as its halves); a route job's chunks not yet given
+    an account are listed under "" (unassigned)."""
+    if job.route is None:
+        return {job.account: job.chunks}
+    return {account or "": n for account, n in session.execute(
+        select(Chunk.account, func.count()).where(Chunk.job_id == job.id, Chunk.status != ChunkStatus.SPLIT)
+        .group_by(Chunk.account))}
 
 
 def finalize_jobs(session: Session, job_ids: Iterable[int]) -> list[int]:
@@ -110,6 +126,9 @@ def resume_job(session: Session, job_id: int) -> list[tuple[int, str]]:
     job.status, job.reason, job.updated_at = (JobStatus.RUNNING if due else JobStatus.QUEUED), None, now
     job.waiting, job.waiting_until = None, None  # a window still closed holds its chunks again, and says so
     session.add(job)
+    # the operator says its accounts are fixed: routes may send through them again
+    health.clear(session, routes_of(get_accounts())[job.route].accounts
+                 if job.route in routes_of(get_accounts()) else [job.account])
     if not due:
         return []
     session.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.status == ChunkStatus.PENDING)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from datetime import timedelta
 
-from sqlalchemy import Row, false, select, update
+from sqlalchemy import func, Row, false, select, update
 from sqlmodel import Session
 
 from models import Chunk, Job, Message, RawReport, session_scope, utcnow
@@ -65,11 +65,12 @@ def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | N
     candidates = find_messages(session, customs, pids)
     # an id another account's provider also gave must not settle ours; filtered here, not joined: a join on the
     # job's account lets the planner scan every message of the account's jobs instead of the two id indexes
-    ours = set(session.scalars(select(Job.id).where(Job.id.in_({m[1] for m in candidates} or {0}),
+    # (a route job's message names the account it was handed to: that account's reports settle it)
+    ours = set(session.scalars(select(Job.id).where(Job.id.in_({m[1] for m in candidates if m[5] is None} or {0}),
                                                      Job.account == account)))
     by_custom, by_pid = {}, {}
     for m in candidates:
-        if m[1] in ours:
+        if m[5] == account or (m[5] is None and m[1] in ours):
             by_custom[m[2]] = m
             if m[3]:
                 by_pid[m[3]] = m
@@ -155,10 +156,11 @@ def learn_task_ids(session: Session, account: Account, *, window: timedelta = RE
             mobiles_of[task].add(mobile or pid_mobile)
     if not mobiles_of:
         return 0
+    through = func.coalesce(Chunk.account, Job.account) == account.name  # a route job's chunk names its account
     known = set(session.scalars(select(Chunk.provider_task_id).join(Job, Job.id == Chunk.job_id).where(
-        Job.account == account.name, Chunk.provider_task_id.in_(list(mobiles_of)))))
+        through, Chunk.provider_task_id.in_(list(mobiles_of)))))
     candidates = session.execute(select(Chunk.id, Chunk.job_id, Chunk.lo, Chunk.hi).join(Job, Job.id == Chunk.job_id)
-                                 .where(Job.account == account.name, Chunk.status == ChunkStatus.UNKNOWN,
+                                 .where(through, Chunk.status == ChunkStatus.UNKNOWN,
                                         Chunk.provider_task_id.is_(None), Chunk.updated_at > since)).all()
     if not candidates:
         return 0

@@ -18,12 +18,14 @@ from sqlmodel import Session
 
 from models import Chunk, Job, Message, session_scope, utcnow
 from models.bulk import record_send_results, set_messages_status
-from msgrelay.accounts import Account
+from msgrelay.accounts import Account, routes_of
 from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, PauseReason
 from msgrelay.limits import take_token
 from msgrelay.policy import holds
+from msgrelay.routes import health
+from msgrelay.routes.pick import assign
 from msgrelay.retry import Action, decide, rate_limit_wait_s, request_id_reusable, split
 from msgrelay.settings import Settings
 from providers.base import Provider, Recipient, SendSpec
@@ -55,11 +57,22 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         chunk, job = row
         if chunk.status != ChunkStatus.PENDING or job.status != JobStatus.RUNNING:
             return Outcome("skipped", detail=f"chunk {chunk.status}, job {job.status}")
-    account = accounts.get(job.account)
     provider = get_provider(job.provider)
+    name, route = job.account, None  # the account this chunk goes through: the job's, or one its route picks
+    if job.route is not None:
+        route = routes_of(accounts).get(job.route)
+        with session_scope() as session:
+            if route is None:
+                pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: route {job.route!r} is not configured")
+                return Outcome("done", detail="route missing")
+            name, stopped = assign(session, job, chunk, route)
+            if name is None:
+                pause_job(session, job.id, every_account_paused(route.name, stopped))
+                return Outcome("done", detail="job paused: every account of its route is paused")
+    account = accounts.get(name)
     if account is None or provider is None:
         with session_scope() as session:
-            pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: account {job.account!r} is not configured")
+            pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: account {name!r} is not configured")
         return Outcome("done", detail="account missing")
 
     now = utcnow()
@@ -77,13 +90,15 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         known = known_balance(account, max_age_s=settings.balance_fresh_s)
         needed = Decimal(str(account.balance_per_recipient)) * (chunk.hi - chunk.lo)
         if known is not None and known < needed:
+            why = f"{PauseReason.BALANCE}: last known balance {known} < {needed} needed for the next chunk"
             with session_scope() as session:
-                pause_job(session, job.id,
-                          f"{PauseReason.BALANCE}: last known balance {known} < {needed} needed for the next chunk")
+                if job.route is not None and chunk.ambiguous_at is None:  # nothing was sent: another account may
+                    return _fail_over(session, chunk, name, why)
+                pause_job(session, job.id, why)
             return Outcome("done", detail="job paused: balance too low")
 
     if account.rate_limit:
-        wait = take_token(job.account, account.rate_limit)
+        wait = take_token(name, account.rate_limit)
         if wait > 0:
             # the wait moves the chunk's due time, so the sweeper does not start a second chain meanwhile
             wait = rate_limit_wait_s(wait, settings)
@@ -130,12 +145,15 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         if claimed is None:
             return Outcome("skipped", detail="claimed by another worker")
         attempts, ambiguous_at = claimed
+        if job.route is not None:  # each message records the account it is handed to
+            set_messages_status(session, job_id=job.id, lo=chunk.lo, hi=chunk.hi,
+                                from_statuses=[MessageStatus.QUEUED], account=name)
         if forgotten:
             _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
                              "an earlier try may have been accepted and its request id has expired")
             return Outcome("done", detail="request id expired after an ambiguous try: unknown")
         if batch:
-            batch = holds.screen(session, account, job, batch, ids, now=now,
+            batch = holds.screen(session, account, job, batch, ids, now=now, scopes=route.accounts if route else (),
                                  count_caps=attempts == 1 and chunk.parent_id is None)
         if not batch:
             _set_chunk(session, chunk_id, ChunkStatus.SENT)
@@ -148,7 +166,7 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
             log.exception("chunk %s: building the request failed", chunk_id)
             not_built = TransientError("BUILD_ERROR", type(exc).__name__)
-    tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None)
+    tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None, account=name)
     if not_built is not None:
         return _on_error(not_built, chunk, job, batch, provider, tries, settings)
     try:
@@ -183,6 +201,7 @@ class Tries:
 
     attempts: int
     ambiguous_before: bool
+    account: str = ""  # the account this try went through
 
 
 def _set_chunk(session: Session, chunk_id: int, status: str, **values) -> None:
@@ -218,8 +237,13 @@ def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient]
     with session_scope() as session:
         if decision.action is Action.PAUSE:
             reason = exc.reason if isinstance(exc, AccountError) else PauseReason.CREDENTIALS
+            why = f"{reason}: {exc.code}"
+            health.pause(session, tries.account, why)  # a route sends around it until it is fixed
+            if job.route is not None and not tries.ambiguous_before and "ambiguous_at" not in err:
+                _set_chunk(session, chunk.id, ChunkStatus.PENDING, **err)
+                return _fail_over(session, chunk, tries.account, why)
             _set_chunk(session, chunk.id, ChunkStatus.PENDING, **err)
-            pause_job(session, job.id, f"{reason}: {exc.code}")
+            pause_job(session, job.id, why)
             return Outcome("done", detail=f"job paused: {exc.code}")
         if decision.action is Action.UNKNOWN:
             _set_chunk(session, chunk.id, ChunkStatus.UNKNOWN, **err)
@@ -241,6 +265,23 @@ def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient]
         finalize_jobs(session, [job.id])
         return Outcome("done", detail=f"rejected: {exc.code}" if rejected else
                        f"gave up after {tries.attempts} attempts: {exc.code}")
+
+
+def _fail_over(session: Session, chunk: Chunk, account: str, why: str) -> Outcome:
+    """The chunk's account could not have accepted it (refused before accepting anything, or no balance for it):
+    mark the account paused and send the chunk again at once, through the next account its route picks, with a
+    new request id (the refused one was the old account's)."""
+    health.pause(session, account, why)
+    session.execute(update(Chunk).where(Chunk.id == chunk.id, Chunk.status == ChunkStatus.PENDING)
+                    .values(account=None, request_id=None, request_id_at=None, next_attempt_at=utcnow()))
+    return Outcome("retry", countdown=0.0, detail=f"failover: {account} {why}")
+
+
+def every_account_paused(route: str, stopped: Mapping[str, str]) -> str:
+    """A job's pause reason when no account of its route can send: the first account's reason leads."""
+    first = next(iter(stopped.values()), f"{PauseReason.CREDENTIALS}: ")
+    listed = "; ".join(f"{a} {why}" for a, why in stopped.items())
+    return f"{first.split(':', 1)[0]}: every account of route {route!r} is paused ({listed})"[:255]
 
 
 def _split(session: Session, chunk: Chunk) -> list[int]:

@@ -14,14 +14,15 @@ from sqlmodel import Session, select
 
 from models import Chunk, Job, Message, session_scope, utcnow
 from models.bulk import MESSAGE_COLUMNS_STATED, insert_messages
-from msgrelay.accounts import Account
+from msgrelay.accounts import Account, routes_of
+from msgrelay.routes.config import Route
 from msgrelay.content_check import precheck_content
 from msgrelay.settings import get_settings
 from msgrelay.webhooks.receivers import receiver_id, receiver_url
 from msgrelay.templates import precheck_template
 from models.statuses import ChunkStatus, HeldBack, JobStatus, MessageStatus
 from msgrelay.policy import holds
-from msgrelay.policy.suppressions import suppressed_keys
+from msgrelay.policy.suppressions import Lookup
 from providers.base import Provider, Recipient, SendSpec
 from providers.errors import InvalidInput
 from providers.registry import get_provider
@@ -159,9 +160,26 @@ def _valid_until(when: datetime | None, send_at: datetime | None) -> datetime | 
     return until
 
 
+def resolve_route(accounts: Mapping[str, Account], name: str, kind: str) -> tuple[list[Account], Provider, Route]:
+    """A route's accounts (in order), provider and route, or InvalidInput naming `route` (an unknown route, or an
+    account of it that cannot send `kind`) or `kind`."""
+    route = routes_of(accounts).get(name)
+    if route is None:
+        known = ", ".join(sorted(routes_of(accounts))) or "none configured"
+        raise InvalidInput("route", f"unknown route {name!r}; known: {known}")
+    members = [accounts[a] for a in route.accounts]
+    provider = get_provider(members[0].provider)
+    for member in members:
+        if kind not in get_provider(member.provider).kinds:
+            raise InvalidInput("route", f"account {member.name!r} of route {name!r} ({member.provider}) cannot send "
+                                        f"kind {kind!r}")
+    provider.kind(kind)
+    return members, provider, route
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """A job's account, provider and spec, checked (recipients aside)."""
+    """A job's account (a route's first), provider and spec, checked (recipients aside)."""
 
     account: Account
     provider: Provider
@@ -169,13 +187,32 @@ class Prepared:
     idempotency_key: str | None
     webhook_url: str | None = None  # where the job's status events go (None: nowhere)
     valid_until: datetime | None = None  # unsent by then: expired, no provider call
+    route: Route | None = None
+    members: tuple[Account, ...] = ()  # the accounts it may go through: the route's, or just `account`
+
+    def max_batch(self) -> int:
+        """Recipients per chunk: the smallest batch of its accounts, so a chunk that moves stays valid."""
+        return min(self.provider.max_batch(a, self.spec.kind) for a in self.members)
+
+    def scopes(self) -> list[str]:
+        """The accounts whose suppression lists hold for it."""
+        return [a.name for a in self.members]
 
 
-def prepare(accounts: Mapping[str, Account], account: str, kind: str, *, content: Any, options: Mapping[str, Any] | None,
-            idempotency_key: str | None, send_at: datetime | None, callback_url: str | None = None,
-            valid_until: datetime | None = None) -> Prepared:
-    """Check everything of a job but its recipients; InvalidInput names the field."""
-    acct, provider = resolve(accounts, account, kind)
+def prepare(accounts: Mapping[str, Account], account: str | None, kind: str, *, content: Any,
+            options: Mapping[str, Any] | None, idempotency_key: str | None, send_at: datetime | None,
+            callback_url: str | None = None, valid_until: datetime | None = None, route: str | None = None) -> Prepared:
+    """Check everything of a job but its recipients; InvalidInput names the field. A job names an account or a
+    route, not both."""
+    if (account is None) == (route is None):
+        raise InvalidInput("route" if route is not None else "account", "give an account or a route (exactly one)")
+    the_route = None
+    if route is not None:
+        members, provider, the_route = resolve_route(accounts, route, kind)
+        acct = members[0]
+    else:
+        acct, provider = resolve(accounts, account, kind)
+        members = [acct]
     settings = get_settings()
     webhook_url = receiver_url(callback_url, settings.webhook_url)
     if webhook_url and not settings.webhook_secrets():
@@ -186,14 +223,17 @@ def prepare(accounts: Mapping[str, Account], account: str, kind: str, *, content
     require_storable_text("content", content)
     require_storable_text("options", dict(options or {}))
     spec = SendSpec(kind=kind, content=content, options=dict(options or {}), send_at=_aware(send_at))
-    return Prepared(acct, provider, spec, idempotency_key, webhook_url, _valid_until(valid_until, spec.send_at))
+    return Prepared(acct, provider, spec, idempotency_key, webhook_url, _valid_until(valid_until, spec.send_at),
+                    the_route, tuple(members))
 
 
 def precheck(job: Prepared) -> None:
-    """The checks that read the database or ask the provider, made once the input itself is known good."""
-    job.provider.precheck(job.account, job.spec)
-    precheck_template(job.account, job.provider, job.spec)
-    precheck_content(job.account, job.provider, job.spec)
+    """The checks that read the database or ask the provider, made once the input itself is known good (for each
+    account a route may send it through)."""
+    for account in job.members:
+        job.provider.precheck(account, job.spec)
+        precheck_template(account, job.provider, job.spec)
+        precheck_content(account, job.provider, job.spec)
 
 
 def new_job(session: Session, job: Prepared, *, now: datetime, total: int, chunks: int = 0) -> Job:
@@ -203,6 +243,7 @@ def new_job(session: Session, job: Prepared, *, now: datetime, total: int, chunk
               status=JobStatus.RUNNING if is_due(job, now) else JobStatus.QUEUED, content=job.spec.content,
               options=dict(job.spec.options), total=total, chunks=chunks, idempotency_key=job.idempotency_key,
               send_at=job.spec.send_at, created_at=now, updated_at=now, valid_until=job.valid_until,
+              route=job.route.name if job.route else None,
               webhook_receiver_id=receiver_id(session, job.webhook_url) if job.webhook_url else None)
     session.add(row)
     session.flush()
@@ -236,7 +277,7 @@ def publish(job: Prepared, job_id: int, chunk_ids: Sequence[int], total: int, en
 def submit_job(
     *,
     accounts: Mapping[str, Account],
-    account: str,
+    account: str | None = None,
     kind: str,
     recipients: Sequence[Any],
     enqueue: Enqueue,
@@ -247,10 +288,11 @@ def submit_job(
     database_url: str | None = None,
     callback_url: str | None = None,
     valid_until: datetime | None = None,
+    route: str | None = None,
 ) -> Submitted:
     """Validate, then write the whole job in one transaction, then enqueue its chunks (transactional outbox)."""
     job = prepare(accounts, account, kind, content=content, options=options, idempotency_key=idempotency_key,
-                  send_at=send_at, callback_url=callback_url, valid_until=valid_until)
+                  send_at=send_at, callback_url=callback_url, valid_until=valid_until, route=route)
     people, removed = normalise_recipients(recipients)
     people, removed_after = drop_repeats(job.provider.normalise(job.spec, people))
     removed += removed_after
@@ -261,7 +303,7 @@ def submit_job(
         with session_scope(database_url) as session:
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
-            batch = job.provider.max_batch(job.account, kind)
+            batch = job.max_batch()
             row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))
             _check_custom_ids(session, people)
             hold = hold_at_submit(row, job, now)
@@ -288,13 +330,14 @@ def hold_at_submit(row: Job, job: Prepared, now: datetime) -> Hold | None:
 
 
 def insert_recipients(session: Session, row: Job, job: Prepared, people: Sequence[Recipient], *, start: int,
-                      now: datetime) -> int:
+                      now: datetime, lookup: Lookup | None = None) -> int:
     """Write the message rows of `people` (seqs from `start`): a recipient on the suppression list is written
-    `rejected` (SUPPRESSED) at once (a verification call is never suppressed); returns how many were."""
+    `rejected` (SUPPRESSED) at once (a verification call is never suppressed); returns how many were. A submit
+    in batches passes one `lookup` for all of them."""
     hit: set[str] = set()
     if job.spec.kind not in UNSUPPRESSED_KINDS:
         keys = [mobile_key(r.mobile) for r in people]
-        hit = suppressed_keys(session, job.account.name, keys)
+        hit = (lookup or Lookup(session, job.scopes())).hits(keys)
     if not hit:
         insert_messages(session, ((row.id, start + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{start + i}",
                                    MessageStatus.QUEUED, now) for i, r in enumerate(people)))

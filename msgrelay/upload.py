@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from models import Message, session_scope, utcnow
 from models.statuses import HeldBack, JobStatus
 from msgrelay.accounts import Account
+from msgrelay.policy.suppressions import Lookup
 from msgrelay.submit import (
     MAX_RECIPIENTS_PER_JOB, Enqueue, Submitted, _by_key, _check_custom_ids, add_chunks, drop_repeats, hold_at_submit,
     insert_recipients, new_job, precheck, prepare, publish, recipient_from,
@@ -37,14 +38,15 @@ def _at(exc: InvalidInput, offset: int) -> InvalidInput:
     return type(exc)(field, exc.rule)
 
 
-def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, recipients: Iterable[Any],
-                  enqueue: Enqueue, content: Any = None, options: Mapping[str, Any] | None = None,
-                  idempotency_key: str | None = None, send_at: datetime | None = None,
-                  callback_url: str | None = None, valid_until: datetime | None = None) -> Submitted:
+def submit_stream(*, accounts: Mapping[str, Account], account: str | None = None, kind: str,
+                  recipients: Iterable[Any], enqueue: Enqueue, content: Any = None,
+                  options: Mapping[str, Any] | None = None, idempotency_key: str | None = None,
+                  send_at: datetime | None = None, callback_url: str | None = None,
+                  valid_until: datetime | None = None, route: str | None = None) -> Submitted:
     """Validate and write a job whose recipients come from an iterable of any length (lines of an upload),
     holding one batch at a time; then enqueue its chunks."""
     job = prepare(accounts, account, kind, content=content, options=options, idempotency_key=idempotency_key,
-                  send_at=send_at, callback_url=callback_url, valid_until=valid_until)
+                  send_at=send_at, callback_url=callback_url, valid_until=valid_until, route=route)
     items = iter(recipients)
     now = utcnow()
     try:
@@ -53,6 +55,7 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
                 return Submitted(old.id, old.total, old.chunks, created=False)
             row = new_job(session, job, now=now, total=0)
             seq = inserted = removed = suppressed = 0  # seq counts lines, so a refusal names the line
+            lookup = Lookup(session, job.scopes())
             while batch := list(islice(items, BATCH_ROWS)):
                 if seq + len(batch) > MAX_RECIPIENTS_PER_JOB:
                     raise InvalidInput("recipients", f"at most {MAX_RECIPIENTS_PER_JOB} per job")
@@ -65,7 +68,7 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
                 if seq == 0:
                     precheck(job)  # asks the provider or the database: once the first batch is known good
                 _check_custom_ids(session, people)
-                suppressed += insert_recipients(session, row, job, people, start=seq, now=now)
+                suppressed += insert_recipients(session, row, job, people, start=seq, now=now, lookup=lookup)
                 seq, inserted, removed = seq + len(batch), inserted + len(people), removed + repeats
             if seq == 0:
                 raise InvalidInput("recipients", "at least one recipient is required")
@@ -77,7 +80,7 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str, kind: str, r
                 row.suppressed = session.scalar(select(func.count()).select_from(Message).where(
                     Message.job_id == row.id, Message.provider_state == HeldBack.SUPPRESSED.value))
             hold = hold_at_submit(row, job, now)
-            chunk_ids = add_chunks(session, row, seqs=seq, batch=job.provider.max_batch(job.account, kind), now=now,
+            chunk_ids = add_chunks(session, row, seqs=seq, batch=job.max_batch(), now=now,
                                    due=hold and hold.until)
     except IntegrityError:
         if idempotency_key:

@@ -172,6 +172,8 @@ def is_opt_out(content: str, keywords: Iterable[str]) -> bool:
 def mobile_key(mobile: str) -> str:
     """One phone's key, whatever the form: digits only, no `00`/`+` prefix, no `86` before a mainland mobile
     (`+86 138-0013-8000`, `008613800138000` and `13800138000` are one key; `0061422118000` is `61422118000`)."""
+    if len(mobile) == 11 and mobile.isascii() and mobile.isdigit() and mobile[0] == "1":
+        return mobile  # a mainland mobile as submitted (nearly every one): already its key
     digits = _NOT_DIGITS.sub("", unicodedata.normalize("NFKC", mobile))  # full-width digits (an IME's) are digits
     digits = digits.removeprefix("00")
     if len(digits) == 13 and digits.startswith("861"):

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from models.statuses import PauseReason, Queue
-from msgrelay.cli import mms, sms, suppress, webhooks
+from msgrelay.cli import mms, routes, sms, suppress, webhooks
 from msgrelay.cli.console import EXIT_USAGE, console, err, fail, print_error
 from msgrelay.cli.frames import FRAME_HELP
 from msgrelay.cli.startup import needs_accounts
@@ -154,8 +154,8 @@ def send(account: str, kind: str,
          valid_until: Optional[str] = typer.Option(None, help="ISO 8601 with a zone: what has not reached the "
                                                               "provider by then ends expired (NOT_SENT_IN_TIME), "
                                                               "unsent.")) -> None:
-    """Submit a job."""
-    from msgrelay.accounts import get_accounts
+    """Submit a job through ACCOUNT (or, when no account has that name, through the route of that name)."""
+    from msgrelay.accounts import get_accounts, routes_of
     from msgrelay.submit import submit_job
     from tasks import enqueue_chunks
     options = {}
@@ -169,7 +169,10 @@ def send(account: str, kind: str,
         if frame:
             from msgrelay.cli.frames import frames_from_cli
             content = frames_from_cli(frame)
-        done = submit_job(accounts=get_accounts(), account=account, kind=kind, recipients=_read_recipients(to),
+        accounts = get_accounts()
+        route = account if account not in accounts and account in routes_of(accounts) else None
+        done = submit_job(accounts=accounts, account=None if route else account, route=route, kind=kind,
+                          recipients=_read_recipients(to),
                           content=content, options=options, idempotency_key=idempotency_key, enqueue=enqueue_chunks,
                           callback_url=callback_url, send_at=when, valid_until=until)
     except InvalidInput as exc:
@@ -307,6 +310,7 @@ mms.register(app)
 sms.register(app)
 webhooks.register(app)
 suppress.register(app)
+routes.register(app)
 
 
 def main() -> None:

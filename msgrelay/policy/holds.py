@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, update
 from sqlmodel import Session
@@ -14,7 +14,7 @@ from models.bulk import set_messages_status, update_by_id
 from models.statuses import ChunkStatus, HeldBack, JobStatus, MessageStatus
 from msgrelay.accounts import Account
 from msgrelay.policy import caps
-from msgrelay.policy.suppressions import suppressed_keys
+from msgrelay.policy.suppressions import added_since
 from providers.base import AccountBase, Recipient
 from providers.sending_rules import (
     UNHELD_KINDS,
@@ -25,6 +25,10 @@ from providers.sending_rules import (
 )
 
 NOT_SENT_DESC = "valid_until passed before it was sent"
+#: a suppression committed while its job was being submitted may have been missed there, so the chunks look back
+#: this far before the job's creation (a suppression is one short INSERT: its time and its commit are
+#: milliseconds apart); a list imported just before a job is probed in full instead (`added_since`)
+SUBMIT_OVERLAP = timedelta(seconds=10)
 #: the job column that counts each reason
 HELD_COLUMN = {HeldBack.SUPPRESSED: "suppressed", HeldBack.FREQUENCY_CAP: "capped",
                HeldBack.NOT_SENT_IN_TIME: "not_sent_in_time"}
@@ -56,14 +60,15 @@ def count_held(session: Session, job_id: int, reason: HeldBack, n: int) -> None:
 
 
 def screen(session: Session, account: AccountBase, job: Job, batch: Sequence[Recipient], ids: Mapping[str, int], *,
-           count_caps: bool, now: datetime) -> list[Recipient]:
+           count_caps: bool, now: datetime, scopes: Sequence[str] = ()) -> list[Recipient]:
     """The recipients of a claimed chunk that may be sent: the suppressed and the over-cap ones are `rejected`
     here (SUPPRESSED, FREQUENCY_CAP) and counted on the job. Caps are counted only when `count_caps` (the
-    chunk's first claim), so a retry never counts a recipient twice."""
+    chunk's first claim), so a retry never counts a recipient twice. `scopes`: the accounts whose suppression
+    lists hold (a route's accounts; default the account's own)."""
     keys = [mobile_key(r.mobile) for r in batch]
     refused: dict[str, tuple[HeldBack, str]] = {}
-    if job.kind not in UNSUPPRESSED_KINDS:
-        hit = suppressed_keys(session, account.name, keys)
+    if job.kind not in UNSUPPRESSED_KINDS:  # checked at submit: only what was listed since can hit
+        hit = added_since(session, scopes or [account.name], keys, job.created_at - SUBMIT_OVERLAP)
         refused.update({r.custom_id: (HeldBack.SUPPRESSED, "on the suppression list")
                         for r, key in zip(batch, keys) if key in hit})
     account_caps = account.caps()

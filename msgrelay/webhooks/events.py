@@ -30,7 +30,8 @@ def rows_sql(sqlite: bool, source: str) -> str:
     (xid, id) order, one row each as `body_of_rows` reads it."""
     created = ("replace(e.created_at, ' ', 'T') || 'Z'" if sqlite else
                "to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-    return (f"SELECT e.id, e.type, {created}, e.job_id, e.message_id, j.account, j.kind, m.custom_id, m.mobile, "
+    return (f"SELECT e.id, e.type, {created}, e.job_id, e.message_id, coalesce(m.account, j.account), j.kind, "
+            f"m.custom_id, m.mobile, "
             f"e.status, e.provider_state, e.provider_desc, e.reason, e.counts, e.xid "
             f"FROM {source} e JOIN job j ON j.id = e.job_id LEFT JOIN message m ON m.id = e.message_id "
             f"ORDER BY e.xid, e.id")

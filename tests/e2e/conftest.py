@@ -138,6 +138,43 @@ base_url = "{sim_url}"
 userid = "15"
 account = "optout"
 password = "optout-pass-1"
+
+# routes (issue 12): a failover pair and a 3:1 split, each over two Emay voice accounts of their own
+[accounts.ra]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-ROUTEA"
+secret_key = "a1a1a1a1a1a1a1a1"
+max_batch = 500
+
+[accounts.rb]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-ROUTEB"
+secret_key = "b2b2b2b2b2b2b2b2"
+max_batch = 500
+
+[accounts.wa]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-WEIGHA"
+secret_key = "c3c3c3c3c3c3c3c3"
+max_batch = 10
+
+[accounts.wb]
+provider = "emay_voice"
+base_url = "{sim_url}"
+app_id = "EUCP-EMY-TEST-WEIGHB"
+secret_key = "d4d4d4d4d4d4d4d4"
+max_batch = 10
+
+[routes.pair]
+accounts = ["ra", "rb"]
+
+[routes.split]
+accounts = ["wa", "wb"]
+mode = "weighted"
+weights = [3, 1]
 """
 
 

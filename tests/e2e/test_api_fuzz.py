@@ -25,7 +25,7 @@ from tests.api_helpers import TOKEN, auth, encrypt_push, environment
 
 pytestmark = pytest.mark.e2e
 
-#: examples per operation: 16 operations × 150 stay near a minute; MSGRELAY_FUZZ_EXAMPLES asks for a deeper run
+#: examples per operation: 21 operations × 150 stay near a minute; MSGRELAY_FUZZ_EXAMPLES asks for a deeper run
 MAX_EXAMPLES = int(os.environ.get("MSGRELAY_FUZZ_EXAMPLES", "150"))
 #: accounts of tests/e2e/conftest.py with a kind and a number each, so generated jobs reach the flow's own rules
 KNOWN = {"voice": ("notify", "1380000"), "voicesms": ("voice_sms", "1390000"), "ims": ("ims", "+6142211"),

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('scope', 'mobile', name='uq_suppression_scope_mobile'),
     )
+    op.create_index('ix_suppression_created', 'suppression', ['created_at'], unique=False)
     op.create_table(
         'frequency_count',
         sa.Column('account', sa.String(length=64), nullable=False),
@@ -55,6 +56,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_frequency_count_ends', table_name='frequency_count')
     op.drop_table('frequency_count')
+    op.drop_index('ix_suppression_created', table_name='suppression')
     op.drop_table('suppression')
     for column in reversed(HELD):
         op.drop_column('job', column)
