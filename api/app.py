@@ -7,16 +7,17 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.accounts import router as accounts_router
 from api.callbacks import router as callbacks_router
-from api.guard import UNAUTHORIZED, Guard, header_bytes, token_matches
+from api.access import Principal, current
+from api.audit import router as audit_router
+from api.guard import Guard
 from api.inputs import V1_ANSWERS, SafeJSONResponse, answers, safe_json, safe_text, validation_errors
 from api.jobs import router as jobs_router
 from api.routes import router as routes_router
@@ -27,7 +28,6 @@ from msgrelay.settings import get_settings
 from providers.errors import ConfigError, InvalidInput, NotFound
 
 log = logging.getLogger("msgrelay.api")
-_bearer = HTTPBearer(auto_error=False)
 # /callbacks/<provider>/<account>/<token>[/...]: the token is a secret and never logged
 _TOKEN_IN_PATH = re.compile(r"^(/callbacks/[^/]+/[^/]+/)[^/]+")
 #: FastAPI's whole answer (a 400) to a JSON body it could not read; the cause says why, and the answer says it
@@ -39,11 +39,10 @@ def redact_path(path: str) -> str:
     return _TOKEN_IN_PATH.sub(r"\1***", path)
 
 
-def require_token(request: Request, _creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
-    """Bearer auth on /v1 when MSGRELAY_API_TOKEN is set (otherwise the API binds to loopback only); the Guard
-    middleware has checked it already, before the body, and this repeats it for routers mounted without it."""
-    if not token_matches(header_bytes(request.scope, b"authorization")):
-        raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+def require_token(_principal: Principal = Depends(current)) -> None:
+    """Bearer auth on /v1 when MSGRELAY_API_TOKEN is set or API keys are configured (otherwise the API binds to
+    loopback only), and a viewer key only reads: the Guard middleware has checked it already, before the body, and
+    this repeats it for routers mounted without it (`api.access` holds every rule)."""
 
 
 def invalid_input_response(exc: InvalidInput) -> JSONResponse:
@@ -126,7 +125,7 @@ def create_app() -> FastAPI:
                  (time.perf_counter() - started) * 1000)
         return response
 
-    for router in (jobs_router, accounts_router, webhooks_router, suppressions_router, routes_router):
+    for router in (jobs_router, accounts_router, webhooks_router, suppressions_router, routes_router, audit_router):
         app.include_router(router, prefix="/v1", dependencies=[Depends(require_token)], responses=V1_ANSWERS)
     app.include_router(callbacks_router, prefix="/callbacks")
 

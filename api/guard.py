@@ -1,39 +1,34 @@
 """The API's front door, a pure ASGI middleware: the bearer token of `/v1/*` is checked from the headers before
-a single body byte is read, and no body may be larger than `MSGRELAY_MAX_BODY_BYTES` (an upload:
-`MSGRELAY_MAX_UPLOAD_BYTES`), 413 naming the limit.
+a single body byte is read (401; a viewer key's write is 403 there too), and no body may be larger than
+`MSGRELAY_MAX_BODY_BYTES` (an upload: `MSGRELAY_MAX_UPLOAD_BYTES`), 413 naming the limit.
 
 It sits outside FastAPI's routing, so a request without the token never reaches the JSON parser or a body model.
-The routes' own `require_token` dependency checks again (and documents the scheme in OpenAPI).
+The principal it finds (`api.access`) is left in the request's state for the routes' own dependency, which checks
+again when it is missing (and documents the scheme in OpenAPI).
 """
 from __future__ import annotations
 
 import json
-import secrets
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from msgrelay.settings import get_settings
+from api.access import UNAUTHORIZED, principal_of, refused_method
+from api.inputs import safe_text
+from providers.errors import ConfigError
 
-#: routes under this prefix need the bearer token when MSGRELAY_API_TOKEN is set
+#: routes under this prefix need a bearer token when MSGRELAY_API_TOKEN is set or API keys are configured
 PROTECTED_PREFIX = "/v1"
 #: paths whose bodies are streamed to the database in constant memory: capped by the upload limit
 STREAMED_PATHS: frozenset[str] = frozenset({"/v1/jobs/upload"})
-UNAUTHORIZED = "missing or wrong bearer token"
+__all__ = ["UNAUTHORIZED", "Guard", "header_bytes", "is_protected", "token_matches"]
 
 
 def token_matches(authorization: bytes | str | None) -> bool:
-    """True when MSGRELAY_API_TOKEN is unset, or `authorization` is `Bearer <token>` (compared as bytes, in
-    constant time, so any header, ASCII or not, is just a wrong token)."""
-    token = get_settings().api_token
-    if token is None:
-        return True
-    if authorization is None:
-        return False
-    raw = authorization.encode("utf-8", "surrogateescape") if isinstance(authorization, str) else authorization
-    scheme, _, given = raw.strip().partition(b" ")
-    expected = token.get_secret_value().encode("utf-8", "surrogateescape")
-    return scheme.lower() == b"bearer" and secrets.compare_digest(given.strip(), expected)
+    """True when no token and no API key is configured, or `authorization` is `Bearer <token>` of
+    MSGRELAY_API_TOKEN or of a configured key (compared as bytes, in constant time, so any header, ASCII or not, is
+    just a wrong token)."""
+    return principal_of(authorization) is not None
 
 
 def is_protected(path: str) -> bool:
@@ -79,9 +74,19 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if is_protected(scope["path"]) and not token_matches(header_bytes(scope, b"authorization")):
-            await _answer(send, 401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
-            return
+        if is_protected(scope["path"]):
+            try:
+                principal = principal_of(header_bytes(scope, b"authorization"))
+            except ConfigError as exc:  # the keys are in the accounts file: without it nobody is known
+                await _answer(send, 503, f"configuration error: {safe_text(str(exc))}")
+                return
+            if principal is None:
+                await _answer(send, 401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+                return
+            if (why := refused_method(principal, scope["method"])) is not None:
+                await _answer(send, 403, why)
+                return
+            scope.setdefault("state", {})["principal"] = principal
         upload = scope["path"] in STREAMED_PATHS
         limit = self.max_upload_bytes if upload else self.max_body_bytes
         too_large = BodyTooLarge(limit, "MSGRELAY_MAX_UPLOAD_BYTES" if upload else "MSGRELAY_MAX_BODY_BYTES")

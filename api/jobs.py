@@ -4,26 +4,29 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator,
                       field_validator, model_validator)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 from sqlalchemy import select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api import access
+from api.access import Principal
 from api.inputs import Offset, RowId, StorableBody, answers, recipient_errors
 from api.job_body import STREAM_ABOVE_BYTES, batch_checker, is_json, outline, parse_whole, recipients_of, validated
 from models import Job, Message, session_scope
-from msgrelay import jobs as joblife
+from msgrelay import audit, jobs as joblife
 from msgrelay.accounts import get_accounts
 from models.statuses import MessageStatus, PauseReason
 from msgrelay.submit import submit_job
 from msgrelay.upload import BATCH_ROWS, read_recipients, submit_stream
 from msgrelay.webhooks.receivers import check_url
 from models.webhooks import URL_MAX_CHARS
-from providers.errors import InvalidInput
+from providers.errors import InvalidInput, NotFound
 
 #: an option's value is at most this long: no provider option comes near it, and a digit string this short is
 #: always a number Python converts (its limit is 4,300 digits)
@@ -134,6 +137,16 @@ class JobCreated(BaseModel):
 
 router = APIRouter(tags=["jobs"])
 NO_SUCH_JOB = answers(s404="no such job")
+Caller = Annotated[Principal, Depends(access.current)]
+Operator = Annotated[Principal, Depends(access.operator)]
+
+
+def _job_of(session: Session, principal: Principal, job_id: int) -> Job:
+    """The job, or 404 as if absent when it is not the principal's (its account, or its route's accounts)."""
+    job = joblife.get_job(session, job_id)
+    if not access.can_see_job(principal, job.account, job.route):
+        raise NotFound("id", f"no job {job_id}")
+    return job
 
 
 def _enqueue(chunks) -> None:
@@ -150,7 +163,7 @@ RECIPIENTS_LIST = TypeAdapter(Annotated[list[str | RecipientIn], WrapValidator(_
 
 
 @router.post("/jobs", status_code=202, response_model=JobCreated, openapi_extra=JOB_BODY_DOC)
-async def create_job(request: Request) -> JobCreated:
+async def create_job(request: Request, principal: Caller) -> JobCreated:
     """Validate and accept a job (body: `JobIn`); the same idempotency_key returns the first job. A job of one
     batch or less goes the short way (`submit_job`: fewest statements, for verification calls); a bigger one is
     checked and written in batches (`submit_stream`), and a body over a megabyte is read as a stream, so a million
@@ -167,6 +180,7 @@ async def create_job(request: Request) -> JobCreated:
         body = validated(JobIn, parse_whole(raw, content_type))
         recipients = [r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.recipients]
         submit = submit_stream if len(recipients) > BATCH_ROWS else submit_job
+    access.check_submit(principal, account=body.account, route=body.route)
     done = await run_in_threadpool(
         submit, accounts=get_accounts(), account=body.account, route=body.route, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
@@ -184,6 +198,7 @@ async def upload_job(
                                                        "(a first line `mobile,content,custom_id` names the columns), "
                                                        "or NDJSON (a name ending .ndjson or .jsonl, or type "
                                                        "application/x-ndjson): a mobile string or an object")],
+    principal: Caller,
 ) -> JobCreated:
     """Accept a job of any size: its recipients are read from the file and written to the database in batches, in
     constant memory, in one transaction; 422 names the field (`job.…`) or the recipient (`recipients[i]…`)."""
@@ -191,6 +206,7 @@ async def upload_job(
         fields = JobFields.model_validate_json(job)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", "job", *e["loc"])} for e in exc.errors()]) from None
+    access.check_submit(principal, account=fields.account, route=fields.route)
     name = (recipients.filename or "").lower()
     ndjson = name.endswith((".ndjson", ".jsonl")) or (recipients.content_type or "").endswith(("ndjson", "jsonl"))
     done = await run_in_threadpool(
@@ -202,28 +218,30 @@ async def upload_job(
 
 
 @router.get("/jobs")
-def list_jobs(limit: int = Query(50, ge=1, le=1000), offset: Offset = 0) -> list[dict]:
-    """Newest jobs first, with their counts."""
+def list_jobs(principal: Caller, limit: int = Query(50, ge=1, le=1000), offset: Offset = 0) -> list[dict]:
+    """Newest jobs first, with their counts (of the key's accounts only)."""
     with session_scope() as session:
-        ids = session.scalars(select(Job.id).order_by(Job.id.desc()).limit(limit).offset(offset)).all()
+        ids = session.scalars(select(Job.id).where(access.jobs_visible(principal)).order_by(Job.id.desc())
+                              .limit(limit).offset(offset)).all()
         return [joblife.view_job(session, i).as_dict() for i in ids]
 
 
 @router.get("/jobs/{job_id}", responses=NO_SUCH_JOB)
-def get_job(job_id: RowId) -> dict:
+def get_job(job_id: RowId, principal: Caller) -> dict:
     """One job's status and counts per message status."""
     with session_scope() as session:
+        _job_of(session, principal, job_id)
         return joblife.view_job(session, job_id).as_dict()
 
 
 @router.get("/jobs/{job_id}/messages", responses=NO_SUCH_JOB)
-def job_messages(job_id: RowId, status: MessageStatus | None = None,
+def job_messages(job_id: RowId, principal: Caller, status: MessageStatus | None = None,
                  provider_state: Annotated[str | None, Query(max_length=64, pattern=r"^[\w.:-]+$", description=(
                      "only messages in this provider state, e.g. SUPPRESSED, FREQUENCY_CAP, NOT_SENT_IN_TIME"))] = None,
                  limit: int = Query(100, ge=1, le=10_000), offset: Offset = 0) -> list[dict]:
     """A job's messages, optionally of one status and one provider state, in recipient order."""
     with session_scope() as session:
-        job = joblife.get_job(session, job_id)
+        job = _job_of(session, principal, job_id)
         query = select(Message).where(Message.job_id == job_id)
         if status is not None:
             query = query.where(Message.status == status)
@@ -240,30 +258,36 @@ def job_messages(job_id: RowId, status: MessageStatus | None = None,
 
 
 @router.post("/jobs/{job_id}/pause", responses=NO_SUCH_JOB)
-def pause(job_id: RowId) -> dict:
+def pause(job_id: RowId, principal: Operator) -> dict:
     """Stop sending (chunks in flight finish); resume sends the rest."""
     with session_scope() as session:
-        job = joblife.get_job(session, job_id)
+        job = _job_of(session, principal, job_id)
         if not joblife.pause_job(session, job_id, PauseReason.OPERATOR):
             raise InvalidInput("status", f"only a queued or running job can be paused; job {job_id} is {job.status}")
+        audit.record(session, principal.name, audit.Action.JOB_PAUSE, f"job:{job_id}")
     with session_scope() as session:
         return joblife.view_job(session, job_id).as_dict()
 
 
 @router.post("/jobs/{job_id}/resume", responses=NO_SUCH_JOB)
-def resume(job_id: RowId) -> dict:
+def resume(job_id: RowId, principal: Operator) -> dict:
     """Resume a paused job."""
     with session_scope() as session:
+        _job_of(session, principal, job_id)
         chunks = joblife.resume_job(session, job_id)
+        audit.record(session, principal.name, audit.Action.JOB_RESUME, f"job:{job_id}")
     _enqueue(chunks)
     with session_scope() as session:
         return joblife.view_job(session, job_id).as_dict()
 
 
 @router.post("/jobs/{job_id}/cancel", responses=NO_SUCH_JOB)
-def cancel(job_id: RowId) -> dict:
+def cancel(job_id: RowId, principal: Operator) -> dict:
     """Cancel: unsent messages become rejected (cancelled)."""
     with session_scope() as session:
-        joblife.cancel_job(session, job_id)
+        _job_of(session, principal, job_id)
+        cancelled = joblife.cancel_job(session, job_id)
+        audit.record(session, principal.name, audit.Action.JOB_CANCEL, f"job:{job_id}",
+                     f"{cancelled} unsent messages rejected")
     with session_scope() as session:
         return joblife.view_job(session, job_id).as_dict()

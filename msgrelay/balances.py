@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from models import BalanceSnapshot, session_scope, utcnow
 from models.statuses import PauseReason
+from msgrelay import metrics
 from msgrelay.accounts import Account
 from msgrelay.routes import health
 from msgrelay.settings import Settings
-from providers.http import http_send
 from providers.registry import get_provider
 
 
@@ -21,7 +21,7 @@ def poll_balance(account: Account, settings: Settings) -> list[BalanceSnapshot]:
     if provider is None or not provider.has_balance_query:
         return []
     now = utcnow()
-    response = http_send(account.base_url, provider.build_balance_query(account, now), sending=False,
+    response = metrics.call(account.name, account.base_url, provider.build_balance_query(account, now), sending=False,
                          read_timeout_s=settings.http_read_timeout_s)
     snaps = [BalanceSnapshot(account=account.name, provider=account.provider, product=b.product, amount=b.amount,
                              raw=dict(b.raw), taken_at=now) for b in provider.parse_balance(response)]

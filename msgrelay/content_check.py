@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from msgrelay import metrics
 from providers.base import ContentVerdict, Provider, SendSpec
 from providers.common import require_text
 from providers.errors import AccountError, InvalidInput, ProviderError
-from providers.http import http_send
 from providers.registry import provider_of
 
 CHECK_TIMEOUT_S = 10.0
@@ -22,7 +22,7 @@ def check_content(account: Any, content: Any) -> ContentVerdict:
         raise InvalidInput("account", f"account {account.name!r} is {account.provider}: it has no content check")
     limits = [kind.content_max_chars for kind in provider.kinds.values() if kind.content_max_chars]
     text = require_text("content", content, max(limits) if limits else None)
-    response = http_send(account.base_url, provider.build_content_check(account, text), sending=False,
+    response = metrics.call(account.name, account.base_url, provider.build_content_check(account, text), sending=False,
                          read_timeout_s=CHECK_TIMEOUT_S)
     return provider.parse_content_check(response)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,13 +11,13 @@ from sqlmodel import Session
 from models import InboundMessage, session_scope, utcnow
 from models.bulk import clip, storable
 from models.db import ping
+from msgrelay import metrics
 from msgrelay.accounts import Account
 from msgrelay.limits import account_lock
 from msgrelay.policy import suppressions
 from msgrelay.spool import Spool
 from msgrelay.settings import Settings
 from providers.base import Inbound
-from providers.http import http_send
 from providers.registry import get_provider
 
 
@@ -91,8 +91,8 @@ def poll_inbound(account: Account, settings: Settings) -> int:
         ping()  # the database is down: fetch nothing
         spool = Spool(account.name, "inbound")
         spool.drain(provider.parse_inbound, store)
-        spool.keep(http_send(account.base_url, provider.build_inbound_query(account, utcnow()), sending=False,
-                             read_timeout_s=settings.http_read_timeout_s))
+        spool.keep(metrics.call(account.name, account.base_url, provider.build_inbound_query(account, utcnow()),
+                                sending=False, read_timeout_s=settings.http_read_timeout_s))
         spool.drain(provider.parse_inbound, store)
         return new
     finally:
@@ -102,12 +102,15 @@ def poll_inbound(account: Account, settings: Settings) -> int:
             pass
 
 
-def list_inbound(*, account: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
-    """Newest first."""
+def list_inbound(*, account: str | None = None, limit: int = 100, offset: int = 0,
+                 accounts: Collection[str] | None = None) -> list[dict]:
+    """Newest first (only of `accounts`, when given: what an API key may see)."""
     with session_scope() as session:
         query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(limit).offset(offset)
         if account:
             query = query.where(InboundMessage.account == account)
+        if accounts is not None:
+            query = query.where(InboundMessage.account.in_(sorted(accounts)))
         return [{"id": m.id, "account": m.account, "provider": m.provider, "mobile": m.mobile, "content": m.content,
                  "dest_code": m.dest_code, "task_id": m.task_id,
                  "received_at": m.received_at.isoformat() if m.received_at else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from datetime import timedelta
@@ -22,13 +22,13 @@ from models import Chunk, Job, Message, RawReport, session_scope, utcnow
 from models.bulk import apply_reports, clip, find_messages, insert_rows, update_by_id, update_messages_by_id
 from models.db import ping
 from models.statuses import ChunkStatus, MessageStatus
+from msgrelay import metrics
 from msgrelay.accounts import Account
 from msgrelay.jobs import finalize_jobs
 from msgrelay.limits import account_lock
 from msgrelay.settings import Settings
 from msgrelay.spool import Spool
 from providers.base import Report
-from providers.http import http_send
 from providers.registry import get_provider
 
 #: a report may turn these into its own status; `expired` only means "no report came in time"
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 REMATCH_WINDOW = timedelta(hours=6)
 
 
+#: report lags observed per batch (a sample: a histogram of it has the same shape)
+LAG_SAMPLE = 100
 RAW_COLUMNS = ("account", "provider", "source", "provider_msg_id", "custom_id", "mobile", "status", "state", "desc",
                "reported_at", "payload", "received_at", "matched", "message_id")
 
@@ -78,6 +80,7 @@ def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | N
     current: dict[int, str] = {}
     changes: dict[int, tuple] = {}
     jobs: set[int] = set()
+    reached: Counter = Counter()  # (job, status) → recipients that reached it
     settled: list[int | None] = []
     for r in items:
         msg = by_custom.get(clip(r.custom_id, 64)) if r.custom_id else by_pid.get(clip(r.provider_msg_id, 64))
@@ -93,9 +96,27 @@ def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | N
         changes[msg[0]] = (msg[0], new, clip(r.state, 64), clip(r.desc, 255), r.reported_at or now)
         if new is not None:
             jobs.add(msg[1])
+            reached[(msg[1], new)] += 1
     apply_reports(session, list(changes.values()), now=now, updatable=UPDATABLE)
     finalize_jobs(session, jobs)
+    _count(session, account, reached, items, now)
     return settled
+
+
+def _count(session: Session, account: str, reached: Counter, items: Sequence[Any], now: Any) -> None:
+    """Metrics of a batch: recipients per kind and status reached, and the report lag of a sample of at most
+    LAG_SAMPLE reports (each observation costs microseconds; a page holds thousands)."""
+    if reached:
+        kinds = dict(session.execute(select(Job.id, Job.kind).where(Job.id.in_({j for j, _ in reached}))).all())
+        by_kind: Counter = Counter()
+        for (job_id, status), n in reached.items():
+            by_kind[(kinds.get(job_id, ""), status)] += n
+        for (kind, status), n in by_kind.items():
+            metrics.recipients(account, kind, status, n)
+    stride = max(1, len(items) // LAG_SAMPLE)
+    for r in items[::stride]:
+        if getattr(r, "reported_at", None) is not None:
+            metrics.REPORT_LAG.labels(account).observe(max(0.0, (now - r.reported_at).total_seconds()))
 
 
 def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, account: str | None = None) -> int:
@@ -219,8 +240,8 @@ def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
         spool = Spool(account.name, "reports")
         sizes = spool.drain(provider.parse_reports, store)  # pages an earlier poll kept but could not store
         sizes += spool.pull(
-            lambda: http_send(account.base_url, provider.build_report_query(account, utcnow()), sending=False,
-                              read_timeout_s=settings.http_read_timeout_s),
+            lambda: metrics.call(account.name, account.base_url, provider.build_report_query(account, utcnow()),
+                                 sending=False, read_timeout_s=settings.http_read_timeout_s),
             provider.parse_reports, store, pages=MAX_PAGES_PER_POLL, page_size=provider.report_page_size,
             batch_items=BATCH_REPORTS, after_page=lambda: lock.extend(30, replace_ttl=True))
         matched += rematch(account)  # reports that came before their submission was recorded

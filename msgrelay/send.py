@@ -22,6 +22,7 @@ from msgrelay.accounts import Account, routes_of
 from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, PauseReason
+from msgrelay import metrics
 from msgrelay.limits import take_token
 from msgrelay.policy import holds
 from msgrelay.routes import health
@@ -170,8 +171,9 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
     if not_built is not None:
         return _on_error(not_built, chunk, job, batch, provider, tries, settings)
     try:
-        response = http_send(account.base_url, request, sending=True, read_timeout_s=settings.http_read_timeout_s)
-        accepted = provider.parse_send(spec, batch, response)
+        with metrics.provider_request(name, request.path):  # the answer's own refusals count as its outcome
+            response = http_send(account.base_url, request, sending=True, read_timeout_s=settings.http_read_timeout_s)
+            accepted = provider.parse_send(spec, batch, response)
     except ProviderError as exc:
         return _on_error(exc, chunk, job, batch, provider, tries, settings)
     except Exception as exc:  # a bug reading the answer: the provider may have accepted the request
@@ -190,6 +192,9 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
                             got.provider_msg_id if got else None))
         # a report may have been applied since the request went out: the send result never overwrites it
         record_send_results(session, results, sent_at=sent_at)
+        sent = sum(1 for _, status, _ in results if status == MessageStatus.SUBMITTED)
+        metrics.recipients(name, job.kind, MessageStatus.SUBMITTED, sent)
+        metrics.recipients(name, job.kind, MessageStatus.UNKNOWN, len(results) - sent)
         task_id = next((a.task_id for a in accepted if a.task_id), None)
         _set_chunk(session, chunk_id, ChunkStatus.SENT, **({"provider_task_id": task_id} if task_id else {}))
     return Outcome("done", detail=f"{len(accepted)} of {len(batch)} accepted")
@@ -208,15 +213,15 @@ def _set_chunk(session: Session, chunk_id: int, status: str, **values) -> None:
     session.execute(update(Chunk).where(Chunk.id == chunk_id).values(status=status, updated_at=utcnow(), **values))
 
 
-def _close_messages(session: Session, chunk: Chunk, status: str, exc: ProviderError, *, sent: bool = False) -> None:
-    """Give the chunk's still-queued messages a final (or unknown) status with the provider's code."""
+def _close_messages(session: Session, chunk: Chunk, status: str, exc: ProviderError, *, sent: bool = False) -> int:
+    """Give the chunk's still-queued messages a final (or unknown) status with the provider's code; how many."""
     now = utcnow()
     values = {"status": status, "provider_state": exc.code[:64], "provider_desc": exc.message[:255] or None,
               "updated_at": now}
     if sent:
         values["submitted_at"] = now
-    set_messages_status(session, job_id=chunk.job_id, lo=chunk.lo, hi=chunk.hi,
-                        from_statuses=[MessageStatus.QUEUED], **values)
+    return set_messages_status(session, job_id=chunk.job_id, lo=chunk.lo, hi=chunk.hi,
+                               from_statuses=[MessageStatus.QUEUED], **values)
 
 
 def _give_up_unknown(session: Session, chunk: Chunk, job: Job, code: str, why: str) -> None:
@@ -247,7 +252,8 @@ def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient]
             return Outcome("done", detail=f"job paused: {exc.code}")
         if decision.action is Action.UNKNOWN:
             _set_chunk(session, chunk.id, ChunkStatus.UNKNOWN, **err)
-            _close_messages(session, chunk, MessageStatus.UNKNOWN, exc, sent=True)
+            n = _close_messages(session, chunk, MessageStatus.UNKNOWN, exc, sent=True)
+            metrics.recipients(tries.account, job.kind, MessageStatus.UNKNOWN, n)
             return Outcome("done", detail="ambiguous: left to reports")
         if decision.action is Action.SPLIT:
             halves = _split(session, chunk)
@@ -255,13 +261,15 @@ def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient]
             queue = provider.queue_for(job.kind, job.total)
             return Outcome("split", new_chunks=tuple((cid, queue) for cid in halves), detail=exc.code)
         if decision.action is Action.RETRY:
+            metrics.RETRIES.labels(tries.account, exc.code[:64]).inc()
             due = utcnow() + timedelta(seconds=decision.countdown_s)
             # Back to pending first: if publishing the retry fails, the sweeper re-enqueues it.
             _set_chunk(session, chunk.id, ChunkStatus.PENDING, next_attempt_at=due, **err)
             return Outcome("retry", countdown=decision.countdown_s, detail=exc.code)
         rejected = decision.action is Action.REJECT
         _set_chunk(session, chunk.id, ChunkStatus.REJECTED if rejected else ChunkStatus.FAILED, **err)
-        _close_messages(session, chunk, MessageStatus.REJECTED if rejected else MessageStatus.FAILED, exc)
+        closed = MessageStatus.REJECTED if rejected else MessageStatus.FAILED
+        metrics.recipients(tries.account, job.kind, closed, _close_messages(session, chunk, closed, exc))
         finalize_jobs(session, [job.id])
         return Outcome("done", detail=f"rejected: {exc.code}" if rejected else
                        f"gave up after {tries.attempts} attempts: {exc.code}")

@@ -6,7 +6,7 @@ creation owns title and content, the audit owns status and message.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 
 from models import Template, session_scope, utcnow
 from models.statuses import TemplateStatus
+from msgrelay import metrics
 from msgrelay.accounts import Account
 from msgrelay.settings import Settings, get_settings
 from providers.base import Provider, SendSpec, TemplateAudit
 from providers.common import require_text
 from providers.errors import InvalidInput
-from providers.http import http_send
 from providers.ihuyi.frames import (
     DEFAULT_MAX_KB, TITLE_MAX_CHARS, check_size, summary, validate_frames, validate_sign_name,
 )
@@ -56,7 +56,7 @@ def create_template(accounts: Mapping[str, Account], account: str, *, title: str
     settings = settings or get_settings()
     request = build_template_request(acct, utcnow(), title=title, content=content, sign_name=sign_name,
                                      purpose=purpose)
-    template_id = parse_template_response(http_send(acct.base_url, request, sending=True,
+    template_id = parse_template_response(metrics.call(acct.name, acct.base_url, request, sending=True,
                                                     read_timeout_s=settings.http_read_timeout_s))
     _upsert(acct, template_id, {"title": title, "content": summary(content)}, new_status=PENDING)
     return get_template(acct.name, template_id)
@@ -113,8 +113,8 @@ def get_template(account: str, template_id: str) -> dict[str, Any]:
 
 
 def list_templates(*, account: str | None = None, status: str | None = None, limit: int = 100,
-                   offset: int = 0) -> list[dict[str, Any]]:
-    """Templates, newest first, optionally of one account or status."""
+                   offset: int = 0, accounts: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Templates, newest first, optionally of one account or status (only of `accounts`, when given)."""
     if status is not None and status not in STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}, got {status!r}")
     query = select(Template).order_by(Template.id.desc()).limit(limit).offset(offset)
@@ -122,6 +122,8 @@ def list_templates(*, account: str | None = None, status: str | None = None, lim
         query = query.where(Template.account == account)
     if status:
         query = query.where(Template.status == status)
+    if accounts is not None:
+        query = query.where(Template.account.in_(sorted(accounts)))
     with session_scope() as session:
         return [_as_dict(row) for row in session.scalars(query)]
 

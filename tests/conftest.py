@@ -17,7 +17,9 @@ TEST_DB = os.environ.get("MSGRELAY_TEST_DB", "sqlite")
 PG_URL = os.environ.get("MSGRELAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MSGRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
+(TEST_DIR / "prometheus").mkdir()
 os.environ.update({
+    "PROMETHEUS_MULTIPROC_DIR": str(TEST_DIR / "prometheus"),  # every test process counts metrics here
     "MSGRELAY_DATABASE_URL": PG_URL if TEST_DB == "postgresql" else f"sqlite:///{TEST_DIR / 'test.db'}",
     "MSGRELAY_BROKER_URL": REDIS_URL,
     "MSGRELAY_ACCOUNTS_FILE": str(TEST_DIR / "accounts.toml"),

@@ -54,6 +54,17 @@ def test_expected_services_are_there():
     assert beats == ["beat"], "exactly one beat"
 
 
+def test_prometheus_and_grafana_mount_files_that_exist_and_every_msgrelay_process_shares_the_metrics_volume():
+    for name in ("prometheus", "grafana"):
+        for mount in SERVICES[name]["volumes"]:
+            source = mount.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).is_file(), f"{name} mounts {source}, which is not in the repository"
+    counted = [n for n, s in SERVICES.items() if s.get("command", [""])[0] in ("msgrelay", "celery")
+               and n != "migrate"]
+    assert all("metrics:/var/lib/msgrelay/metrics" in SERVICES[n]["volumes"] for n in counted), counted
+
+
 def test_flower_command_runs_with_auth_from_environment():
     from flower.options import options
 

@@ -83,9 +83,12 @@ def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000
     """The HTTP API (producer routes, push receivers, /docs)."""
     import uvicorn
 
+    from msgrelay.accounts import api_keys_of, get_accounts
     from msgrelay.settings import get_settings
-    if host not in ("127.0.0.1", "localhost", "::1") and get_settings().api_token is None:
-        fail("--host: binding beyond loopback needs MSGRELAY_API_TOKEN set (the API would be open)")
+    if host not in ("127.0.0.1", "localhost", "::1") and get_settings().api_token is None and not api_keys_of(
+            get_accounts()):
+        fail("--host: binding beyond loopback needs MSGRELAY_API_TOKEN set or [api_keys.NAME] in the accounts file "
+             "(the API would be open)")
     uvicorn.run("api.app:app", host=host, port=port, access_log=False, log_level="info")
 
 
@@ -232,6 +235,7 @@ def inbound(account: Optional[str] = typer.Option(None), limit: int = typer.Opti
 
 def _lifecycle(action: str, job_id: int) -> None:
     from models import session_scope
+    from msgrelay import audit
     from msgrelay import jobs as joblife
     try:
         with session_scope() as session:
@@ -245,6 +249,7 @@ def _lifecycle(action: str, job_id: int) -> None:
             else:
                 joblife.cancel_job(session, job_id)
                 chunks = []
+            audit.record(session, audit.CLI, f"job.{action}", f"job:{job_id}")
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
     if chunks:

@@ -61,9 +61,10 @@ def _when(iso: str | None) -> str:
 def resume(account: str) -> None:
     """Lift ACCOUNT's pause (its balance, credentials or client IP fixed): its routes send through it again."""
     from msgrelay.accounts import get_accounts
+    from msgrelay.audit import CLI
     from msgrelay.routes.view import resume_account
     try:
-        resumed = resume_account(get_accounts(), account)
+        resumed = resume_account(get_accounts(), account, by=CLI)
     except InvalidInput as exc:  # NotFound: "account: no account 'x' is configured"
         fail(f"{exc.field}: {exc.rule}")
     message = (f"account {account} resumed: its routes send through it again" if resumed

@@ -3,6 +3,7 @@ an otp worker, a bulk+poll worker, a webhooks worker, one beat, the API and Flow
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from models.statuses import Queue
+from msgrelay.metrics import MULTIPROC_ENV
 from msgrelay.cli.processes import Stopped, Supervisor, http_ok, msgrelay_argv, start_embedded_redis, wait_for
 
 #: the webhooks worker's niceness (docker-compose.yml says the same): deliveries yield the CPU to sends and reports
@@ -34,6 +36,11 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
     if not env.get("MSGRELAY_BROKER_URL"):
         env["MSGRELAY_BROKER_URL"] = start_embedded_redis(sup, workdir)
         console.print(f"embedded Redis at {env['MSGRELAY_BROKER_URL']}")
+    if not env.get(MULTIPROC_ENV):  # every process counts into files here; the API's /metrics adds them up
+        counted = workdir / "prometheus"
+        shutil.rmtree(counted, ignore_errors=True)
+        counted.mkdir()
+        env[MULTIPROC_ENV] = str(counted)
     sup.start("worker-otp", msgrelay_argv("worker", "--queues", Queue.OTP, "--concurrency", "1"), env)
     sup.start("worker-bulk", msgrelay_argv("worker", "--queues", Queue.BULK, "--concurrency", "4"), env)
     # report polls apart from sends, as in compose: parsing pages never holds the interpreter a send needs

@@ -30,7 +30,7 @@ def add(mobile: str, scope: Optional[str] = typer.Option(None, help=SCOPE_HELP +
     from msgrelay.accounts import get_accounts
     from msgrelay.policy import suppressions
     try:
-        row, new = suppressions.add(get_accounts(), mobile, scope=scope, reason=reason, source=SOURCE)
+        row, new = suppressions.add(get_accounts(), mobile, scope=scope, reason=reason, source=SOURCE, by=SOURCE)
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
     where = _scope_words(row["scope"])
@@ -48,7 +48,7 @@ def remove(mobile: str, scope: Optional[str] = typer.Option(None, help=SCOPE_HEL
     from msgrelay.policy import suppressions
     # no check of the scope against the accounts file: an account removed from it may leave suppressions behind
     try:
-        suppressions.remove(mobile, scope=scope)
+        suppressions.remove(mobile, scope=scope, by=SOURCE)
     except InvalidInput as exc:  # NotFound too: "mobile: … is not suppressed in scope …"
         fail(f"{exc.field}: {exc.rule}")
     console.print(f"{suppressions.key_of('mobile', mobile)} is no longer suppressed for {_scope_words(scope or '*')}",

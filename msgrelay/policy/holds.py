@@ -13,6 +13,7 @@ from models import Chunk, Job, Message, is_sqlite
 from models.bulk import set_messages_status, update_by_id
 from models.statuses import ChunkStatus, HeldBack, JobStatus, MessageStatus
 from msgrelay.accounts import Account
+from msgrelay import metrics
 from msgrelay.policy import caps
 from msgrelay.policy.suppressions import added_since
 from providers.base import AccountBase, Recipient
@@ -84,6 +85,7 @@ def screen(session: Session, account: AccountBase, job: Job, batch: Sequence[Rec
                                      "provider_desc": desc, "updated_at": now} for cid, (reason, desc) in refused.items()])
     for reason in HeldBack:
         count_held(session, job.id, reason, sum(1 for r, _ in refused.values() if r is reason))
+    metrics.recipients(account.name, job.kind, MessageStatus.REJECTED, len(refused))
     return [r for r in batch if r.custom_id not in refused]
 
 

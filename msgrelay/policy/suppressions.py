@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from models import is_sqlite, session_scope, utcnow
 from models.policy import EVERY_ACCOUNT, Suppression
+from msgrelay import audit
 from msgrelay.accounts import Account
 from providers.errors import InvalidInput, NotFound
 from providers.sending_rules import is_opt_out, mobile_key
@@ -65,34 +66,44 @@ def _insert(session: Session, rows: Sequence[dict]) -> int:
 
 
 def add(accounts: Mapping[str, Account], mobile: object, *, scope: object = None, reason: str | None = None,
-        source: str = "api") -> tuple[dict, bool]:
-    """Suppress a mobile for one account or all; returns the row and whether it is new (an existing one stays)."""
+        source: str = "api", by: str | None = None) -> tuple[dict, bool]:
+    """Suppress a mobile for one account or all; returns the row and whether it is new (an existing one stays).
+    `by` (an API key's name, or `cli`) writes the audit row in the same transaction."""
     key, where = key_of("mobile", mobile), check_scope(accounts, scope)
     if reason is not None and len(reason) > 255:
         raise InvalidInput("reason", f"at most 255 characters, got {len(reason)}")
     with session_scope() as session:
         new = _insert(session, [{"scope": where, "mobile": key, "reason": reason, "source": source,
                                  "created_at": utcnow()}])
+        if by is not None:
+            audit.record(session, by, audit.Action.SUPPRESSION_ADD, f"suppression:{where}:{key}",
+                         reason if new else "suppressed already: the first entry is kept")
         row = session.scalars(select(Suppression).where(Suppression.scope == where, Suppression.mobile == key)).one()
         return as_dict(row), bool(new)
 
 
-def remove(mobile: object, *, scope: object = None) -> None:
-    """Lift a suppression (scope `*` unless named); NotFound when there is none."""
+def remove(mobile: object, *, scope: object = None, by: str | None = None) -> None:
+    """Lift a suppression (scope `*` unless named); NotFound when there is none. `by` writes the audit row in the
+    same transaction."""
     key = key_of("mobile", mobile)
     where = EVERY_ACCOUNT if scope in (None, "") else scope
     with session_scope() as session:
         gone = session.execute(delete(Suppression).where(Suppression.scope == where, Suppression.mobile == key))
         if not gone.rowcount:
             raise NotFound("mobile", f"{key} is not suppressed in scope {where!r}")
+        if by is not None:
+            audit.record(session, by, audit.Action.SUPPRESSION_REMOVE, f"suppression:{where}:{key}")
 
 
-def listed(*, scope: str | None = None, mobile: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
-    """Newest first, optionally of one scope or one mobile."""
+def listed(*, scope: str | None = None, mobile: str | None = None, limit: int = 100, offset: int = 0,
+           scopes: Sequence[str] | None = None) -> list[dict]:
+    """Newest first, optionally of one scope or one mobile (and only of `scopes`, when given)."""
     with session_scope() as session:
         query = select(Suppression)
         if scope:
             query = query.where(Suppression.scope == scope)
+        if scopes is not None:
+            query = query.where(Suppression.scope.in_(list(scopes)))
         if mobile:
             query = query.where(Suppression.mobile == key_of("mobile", mobile))
         rows = session.scalars(query.order_by(Suppression.id.desc()).limit(limit).offset(offset))

@@ -11,6 +11,7 @@ from models.statuses import AccountHealth
 from models import AccountPause, session_scope
 from msgrelay.accounts import Account, routes_of
 from msgrelay.balances import latest_balances
+from msgrelay import audit
 from msgrelay.routes import health
 from providers.errors import NotFound
 
@@ -27,13 +28,16 @@ def route_views(accounts: Mapping[str, Account]) -> list[dict]:
             for route in routes.values()]
 
 
-def resume_account(accounts: Mapping[str, Account], account: str) -> bool:
-    """Lift the account's pause, so its routes send through it again; False when it was not paused (NotFound
-    when no such account is configured)."""
+def resume_account(accounts: Mapping[str, Account], account: str, *, by: str) -> bool:
+    """Lift the account's pause, so its routes send through it again, with its audit row (`by`: who) in the same
+    transaction; False when it was not paused (NotFound when no such account is configured)."""
     if account not in accounts:
         raise NotFound("account", f"no account {account!r} is configured")
     with session_scope() as session:
-        return bool(health.clear(session, [account]))
+        resumed = bool(health.clear(session, [account]))
+        audit.record(session, by, audit.Action.ACCOUNT_RESUME, f"account:{account}",
+                     None if resumed else "was not paused")
+        return resumed
 
 
 def _account_view(account: Account, *, weight: int, pause: tuple[str, datetime] | None,

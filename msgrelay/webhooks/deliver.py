@@ -22,6 +22,7 @@ from sqlmodel import Session
 from models import WebhookDelivery, WebhookEvent, WebhookReceiver, is_sqlite, session_scope, utcnow
 from models.statuses import DeliveryStatus
 from msgrelay.settings import Settings
+from msgrelay import metrics
 from msgrelay.webhooks import events, policy, signing
 
 #: deliveries that wait for a try (an operator's retry makes a dead one `pending` again)
@@ -207,9 +208,12 @@ def record(delivery_id: int, answer: Answer, settings: Settings, *,
     d = WebhookDelivery
     with session_scope() as session:
         if answer.ok:
-            session.execute(update(d.__table__).where(d.id == delivery_id, d.status != DeliveryStatus.DELIVERED)
-                            .values(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error=None,
-                                    last_status=answer.status, attempts=d.attempts + 1, updated_at=now))
+            made = session.execute(update(d.__table__).where(d.id == delivery_id, d.status != DeliveryStatus.DELIVERED)
+                                   .values(status=DeliveryStatus.DELIVERED, delivered_at=now, last_error=None,
+                                           last_status=answer.status, attempts=d.attempts + 1, updated_at=now)
+                                   .returning(d.created_at)).scalar()
+            if made is not None:
+                metrics.WEBHOOK_LAG.observe((now - made).total_seconds())
             claimed = None if then_claim is None else claim_new(session, then_claim, settings.webhook_batch, now)
             return DeliveryStatus.DELIVERED, claimed
         row = session.get(d, delivery_id, with_for_update=True)
@@ -246,6 +250,7 @@ def drain(receiver_id: int, settings: Settings, *, budget_s: float | None = None
         more = receiver_id if time.monotonic() < deadline else None
         status, claimed = record(delivery_id, answer, settings, then_claim=more)
         done[status] = done.get(status, 0) + 1
+        metrics.WEBHOOK_DELIVERIES.labels(status).inc()
         # not delivered: the receiver is not well, its backoff decides when to come back (nothing was claimed)
     return done
 
