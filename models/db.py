@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event
@@ -28,6 +29,11 @@ def default_database_url() -> str:
 def is_sqlite(engine: Engine) -> bool:
     """True for the embedded database."""
     return engine.dialect.name == "sqlite"
+
+
+def skip_locked(session: Any, query: Any) -> Any:
+    """`query` FOR UPDATE SKIP LOCKED on PostgreSQL, so two sweepers never claim one row; SQLite has one writer."""
+    return query if is_sqlite(session.get_bind()) else query.with_for_update(skip_locked=True)
 
 
 @lru_cache(maxsize=8)

@@ -127,8 +127,8 @@ def resume_job(session: Session, job_id: int) -> list[tuple[int, str]]:
     job.waiting, job.waiting_until = None, None  # a window still closed holds its chunks again, and says so
     session.add(job)
     # the operator says its accounts are fixed: routes may send through them again
-    health.clear(session, routes_of(get_accounts())[job.route].accounts
-                 if job.route in routes_of(get_accounts()) else [job.account])
+    route = routes_of(get_accounts()).get(job.route) if job.route else None
+    health.clear(session, route.accounts if route else [job.account])
     if not due:
         return []
     session.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.status == ChunkStatus.PENDING)

@@ -243,11 +243,10 @@ def _on_error(exc: ProviderError, chunk: Chunk, job: Job, batch: list[Recipient]
         if decision.action is Action.PAUSE:
             reason = exc.reason if isinstance(exc, AccountError) else PauseReason.CREDENTIALS
             why = f"{reason}: {exc.code}"
-            health.pause(session, tries.account, why)  # a route sends around it until it is fixed
-            if job.route is not None and not tries.ambiguous_before and "ambiguous_at" not in err:
-                _set_chunk(session, chunk.id, ChunkStatus.PENDING, **err)
-                return _fail_over(session, chunk, tries.account, why)
             _set_chunk(session, chunk.id, ChunkStatus.PENDING, **err)
+            if job.route is not None and not tries.ambiguous_before and "ambiguous_at" not in err:
+                return _fail_over(session, chunk, tries.account, why)
+            health.pause(session, tries.account, why)  # its routes send around it until it is fixed
             pause_job(session, job.id, why)
             return Outcome("done", detail=f"job paused: {exc.code}")
         if decision.action is Action.UNKNOWN:

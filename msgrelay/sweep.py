@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from models import Chunk, Job, Message, is_sqlite, session_scope, utcnow
+from models import Chunk, Job, Message, session_scope, utcnow
+from models.db import skip_locked
 from models.counts import compact, jobs_to_compact
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, Queue
 from msgrelay.accounts import Account, get_accounts
@@ -43,16 +44,12 @@ class SweepResult:
     enqueue: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _skip_locked(session: Session, query):
-    """FOR UPDATE SKIP LOCKED on PostgreSQL, so two sweepers never claim one row; SQLite has one writer."""
-    return query if is_sqlite(session.get_bind()) else query.with_for_update(skip_locked=True)
-
 
 def expire_silent_chunks(session: Session, deadline: datetime, now: datetime) -> tuple[set[int], int]:
     """Expire the submitted/unknown messages of chunks last touched before `deadline` (no report came in time)
     and close those chunks; returns the jobs touched and the messages expired. Works through the open chunks, not
     a status index on the messages: a report's UPDATE then touches no index (migration 0005)."""
-    chunks = session.execute(_skip_locked(session, select(Chunk.id, Chunk.job_id, Chunk.lo, Chunk.hi).where(
+    chunks = session.execute(skip_locked(session, select(Chunk.id, Chunk.job_id, Chunk.lo, Chunk.hi).where(
         Chunk.closed_at.is_(None), Chunk.status.in_(AFTER_SEND), Chunk.updated_at < deadline)
         .order_by(Chunk.updated_at).limit(CLOSE_BATCH))).all()
     jobs: set[int] = set()
@@ -87,14 +84,14 @@ def sweep(settings: Settings, accounts: Mapping[str, Account] | None = None) -> 
     with session_scope() as session:  # frequency counts of periods that are over
         result.pruned_counts = caps.prune(session, now)
     with session_scope() as session:  # scheduled jobs whose time has come
-        for job in session.scalars(_skip_locked(session, select(Job).where(
+        for job in session.scalars(skip_locked(session, select(Job).where(
                 Job.status == JobStatus.QUEUED, Job.send_at <= now).limit(100))):
             job.status, job.updated_at = JobStatus.RUNNING, now
             result.enqueue += pending_chunks(session, job)
             result.released_jobs += 1
     with session_scope() as session:  # pending chunks nobody is working on (lost publish, lost worker)
         stale = now - timedelta(seconds=settings.stale_pending_s)
-        rows = session.execute(_skip_locked(session, select(Chunk.id, Job.provider, Job.kind, Job.total)
+        rows = session.execute(skip_locked(session, select(Chunk.id, Job.provider, Job.kind, Job.total)
                                .join(Job, Job.id == Chunk.job_id)
                                .where(Chunk.status == ChunkStatus.PENDING, Chunk.next_attempt_at < stale,
                                       Job.status == JobStatus.RUNNING).limit(BATCH))).all()
@@ -106,7 +103,7 @@ def sweep(settings: Settings, accounts: Mapping[str, Account] | None = None) -> 
         result.requeued = len(rows)
     with session_scope() as session:  # chunks stuck in `sending`: the worker died mid-request
         lost = now - timedelta(seconds=settings.stale_sending_s)
-        rows = session.execute(_skip_locked(session, select(Chunk, Job.provider, Job.kind, Job.total)
+        rows = session.execute(skip_locked(session, select(Chunk, Job.provider, Job.kind, Job.total)
                                .join(Job, Job.id == Chunk.job_id)
                                .where(Chunk.status == ChunkStatus.SENDING, Chunk.updated_at < lost).limit(BATCH))).all()
         chunks = []

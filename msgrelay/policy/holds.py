@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlmodel import Session
 
-from models import Chunk, Job, Message, is_sqlite
+from models import Chunk, Job, Message
+from models.db import skip_locked
 from models.bulk import set_messages_status, update_by_id
 from models.statuses import ChunkStatus, HeldBack, JobStatus, MessageStatus
 from msgrelay.accounts import Account
@@ -112,14 +113,11 @@ def expire_unsent(session: Session, job_id: int, now: datetime, *, chunk_id: int
     return n
 
 
-def _skip_locked(session: Session, query):
-    return query if is_sqlite(session.get_bind()) else query.with_for_update(skip_locked=True)
-
 
 def expire_late_jobs(session: Session, now: datetime, limit: int = 50) -> tuple[list[int], int]:
     """Expire what is still unsent of every job whose valid_until has passed (queued, running or paused: a
     window or a pause held it); returns the jobs touched and the messages expired."""
-    jobs = list(session.scalars(_skip_locked(session, select(Job.id).where(
+    jobs = list(session.scalars(skip_locked(session, select(Job.id).where(
         Job.valid_until <= now, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED]),
         exists().where(Chunk.job_id == Job.id, Chunk.status == ChunkStatus.PENDING)).limit(limit))))
     return jobs, sum(expire_unsent(session, job_id, now) for job_id in jobs)
@@ -130,7 +128,7 @@ def release_windows(session: Session, accounts: Mapping[str, Account], now: date
     counts): their wait is cleared and their pending chunks are due now; returns those jobs. A job whose window
     moved gets its new opening."""
     released = []
-    for job in session.scalars(_skip_locked(session, select(Job).where(
+    for job in session.scalars(skip_locked(session, select(Job).where(
             Job.waiting_until.is_not(None), Job.status == JobStatus.RUNNING).limit(100))):
         account = accounts.get(job.account)
         hold = window_hold_of(account, job.kind, job.total, now) if account is not None else None
