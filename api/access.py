@@ -8,8 +8,8 @@ missing or wrong token is 401 (the Guard answers it before the body is read).
 Roles: a viewer reads (GET) only; a producer submits jobs and reads its accounts' jobs, balances, inbound messages,
 templates and routes; an operator may also pause, resume and cancel jobs, change suppressions, retry webhook
 deliveries, resume accounts and read the audit log. A key's `accounts` bound all of it: a job of another account
-is 404 as if absent; naming another account in a request (a job's account or route, a suppression's scope, an
-account to resume) is 403 naming it.
+is 403 for reads and actions alike (and absent from lists); naming another account in a request (a job's account
+or route, a suppression's scope, an account to resume) is 403 naming it.
 """
 from __future__ import annotations
 
@@ -149,6 +149,12 @@ def jobs_visible(principal: Principal) -> ColumnElement[bool]:
     mine = sorted(principal.accounts)
     routes = sorted(name for name, r in routes_of(get_accounts()).items() if set(r.accounts) <= principal.accounts)
     return or_(and_(Job.route.is_(None), Job.account.in_(mine)), Job.route.in_(routes) if routes else false())
+
+
+def own_jobs(principal: Principal) -> ColumnElement[bool] | None:
+    """`jobs_visible`, or None for a key of every account (nothing to narrow): what webhook deliveries are
+    narrowed to (a key of some accounts sees deliveries to the receivers of its jobs only)."""
+    return None if principal.accounts is None else jobs_visible(principal)
 
 
 def forbid(principal: Principal, what: str) -> HTTPException:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.accounts import router as accounts_router
+from api import console
 from api.callbacks import router as callbacks_router
 from api.access import Principal, current
 from api.audit import router as audit_router
@@ -128,6 +129,7 @@ def create_app() -> FastAPI:
     for router in (jobs_router, accounts_router, webhooks_router, suppressions_router, routes_router, audit_router):
         app.include_router(router, prefix="/v1", dependencies=[Depends(require_token)], responses=V1_ANSWERS)
     app.include_router(callbacks_router, prefix="/callbacks")
+    console.mount(app)
 
     @app.get("/healthz", responses=answers(s503="the database or Redis is unreachable, or the accounts file is broken"))
     def healthz() -> JSONResponse:

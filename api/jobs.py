@@ -19,14 +19,14 @@ from api.access import Principal
 from api.inputs import Offset, RowId, StorableBody, answers, recipient_errors
 from api.job_body import STREAM_ABOVE_BYTES, batch_checker, is_json, outline, parse_whole, recipients_of, validated
 from models import Job, Message, session_scope
-from msgrelay import audit, jobs as joblife
+from msgrelay import jobs as joblife, operations
 from msgrelay.accounts import get_accounts
-from models.statuses import MessageStatus, PauseReason
+from models.statuses import MessageStatus
 from msgrelay.submit import submit_job
 from msgrelay.upload import BATCH_ROWS, read_recipients, submit_stream
 from msgrelay.webhooks.receivers import check_url
 from models.webhooks import URL_MAX_CHARS
-from providers.errors import InvalidInput, NotFound
+from providers.errors import InvalidInput
 
 #: an option's value is at most this long: no provider option comes near it, and a digit string this short is
 #: always a number Python converts (its limit is 4,300 digits)
@@ -136,16 +136,17 @@ class JobCreated(BaseModel):
 
 
 router = APIRouter(tags=["jobs"])
-NO_SUCH_JOB = answers(s404="no such job")
+NO_SUCH_JOB = answers(s404="no such job", s403="the job is not of the key's accounts, or the key's role may not do this")
 Caller = Annotated[Principal, Depends(access.current)]
 Operator = Annotated[Principal, Depends(access.operator)]
 
 
 def _job_of(session: Session, principal: Principal, job_id: int) -> Job:
-    """The job, or 404 as if absent when it is not the principal's (its account, or its route's accounts)."""
+    """The job (404 when there is none), or 403 when it is not the principal's (its account, or its route's
+    accounts)."""
     job = joblife.get_job(session, job_id)
     if not access.can_see_job(principal, job.account, job.route):
-        raise NotFound("id", f"no job {job_id}")
+        raise access.forbid(principal, f"job {job_id}: it is not of the key's accounts")
     return job
 
 
@@ -221,9 +222,9 @@ async def upload_job(
 def list_jobs(principal: Caller, limit: int = Query(50, ge=1, le=1000), offset: Offset = 0) -> list[dict]:
     """Newest jobs first, with their counts (of the key's accounts only)."""
     with session_scope() as session:
-        ids = session.scalars(select(Job.id).where(access.jobs_visible(principal)).order_by(Job.id.desc())
-                              .limit(limit).offset(offset)).all()
-        return [joblife.view_job(session, i).as_dict() for i in ids]
+        jobs = session.scalars(select(Job).where(access.jobs_visible(principal)).order_by(Job.id.desc())
+                               .limit(limit).offset(offset)).all()
+        return [view.as_dict() for view in joblife.view_jobs(session, list(jobs))]
 
 
 @router.get("/jobs/{job_id}", responses=NO_SUCH_JOB)
@@ -260,34 +261,25 @@ def job_messages(job_id: RowId, principal: Caller, status: MessageStatus | None 
 @router.post("/jobs/{job_id}/pause", responses=NO_SUCH_JOB)
 def pause(job_id: RowId, principal: Operator) -> dict:
     """Stop sending (chunks in flight finish); resume sends the rest."""
-    with session_scope() as session:
-        job = _job_of(session, principal, job_id)
-        if not joblife.pause_job(session, job_id, PauseReason.OPERATOR):
-            raise InvalidInput("status", f"only a queued or running job can be paused; job {job_id} is {job.status}")
-        audit.record(session, principal.name, audit.Action.JOB_PAUSE, f"job:{job_id}")
-    with session_scope() as session:
-        return joblife.view_job(session, job_id).as_dict()
+    return _act(principal, job_id, lambda: operations.pause_job(job_id, by=principal.name))
 
 
 @router.post("/jobs/{job_id}/resume", responses=NO_SUCH_JOB)
 def resume(job_id: RowId, principal: Operator) -> dict:
     """Resume a paused job."""
-    with session_scope() as session:
-        _job_of(session, principal, job_id)
-        chunks = joblife.resume_job(session, job_id)
-        audit.record(session, principal.name, audit.Action.JOB_RESUME, f"job:{job_id}")
-    _enqueue(chunks)
-    with session_scope() as session:
-        return joblife.view_job(session, job_id).as_dict()
+    return _act(principal, job_id, lambda: operations.resume_job(job_id, by=principal.name, enqueue=_enqueue))
 
 
 @router.post("/jobs/{job_id}/cancel", responses=NO_SUCH_JOB)
 def cancel(job_id: RowId, principal: Operator) -> dict:
     """Cancel: unsent messages become rejected (cancelled)."""
+    return _act(principal, job_id, lambda: operations.cancel_job(job_id, by=principal.name))
+
+
+def _act(principal: Principal, job_id: int, action) -> dict:
+    """Run an operator action on a job the principal may see (404 otherwise), then answer the job's view."""
     with session_scope() as session:
-        _job_of(session, principal, job_id)
-        cancelled = joblife.cancel_job(session, job_id)
-        audit.record(session, principal.name, audit.Action.JOB_CANCEL, f"job:{job_id}",
-                     f"{cancelled} unsent messages rejected")
+        _job_of(session, principal, job_id)  # a job's account and route never change: checked, then acted on
+    action()
     with session_scope() as session:
         return joblife.view_job(session, job_id).as_dict()

@@ -22,7 +22,7 @@ from msgrelay.accounts import Account, routes_of
 from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, PauseReason
-from msgrelay import metrics
+from msgrelay import metrics, send_rate
 from msgrelay.limits import take_token
 from msgrelay.policy import holds
 from msgrelay.routes import health
@@ -197,6 +197,7 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         metrics.recipients(name, job.kind, MessageStatus.UNKNOWN, len(results) - sent)
         task_id = next((a.task_id for a in accepted if a.task_id), None)
         _set_chunk(session, chunk_id, ChunkStatus.SENT, **({"provider_task_id": task_id} if task_id else {}))
+    send_rate.count(name, sent)  # after the commit: the console's send rate counts what is recorded
     return Outcome("done", detail=f"{len(accepted)} of {len(batch)} accepted")
 
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from models.db import DatabaseSettings
+from providers.errors import ConfigError
+
+LOG_FORMATS = ("text", "json")  # msgrelay/logs.py writes them
 
 
 class Settings(DatabaseSettings):
@@ -59,6 +62,19 @@ class Settings(DatabaseSettings):
     webhook_retry_max_s: float = Field(default=3600.0, gt=0)  # … capped here
     webhook_retry_horizon_s: float = Field(default=24 * 3600.0, gt=0)  # failing this long after the first try: dead
     webhook_stale_sending_s: float = Field(default=120.0, gt=0)  # a delivery `sending` this long: its worker is lost
+
+    # logs (issue 13): `text` as Celery and uvicorn print them, or `json`, one object a line; secrets redacted in both
+    log_format: str = "text"
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _known_log_format(cls, value: object) -> str:
+        # ConfigError, not ValueError: pydantic lets it through, and every start-up check reports it like a bad
+        # accounts file (one line, exit 2) instead of a ValidationError's traceback
+        word = str(value).strip().lower()
+        if word not in LOG_FORMATS:
+            raise ConfigError(f"MSGRELAY_LOG_FORMAT: must be one of {', '.join(LOG_FORMATS)}, not {str(value)!r}")
+        return word
 
     def webhook_secrets(self) -> list[str]:
         """The webhook secrets in order (the first is the newest), without blanks."""

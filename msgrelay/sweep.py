@@ -17,6 +17,7 @@ from msgrelay.accounts import Account, get_accounts
 from msgrelay.jobs import finalize_jobs, pending_chunks
 from msgrelay.policy import caps, holds
 from msgrelay.settings import Settings
+from msgrelay import progress
 from providers.registry import get_provider
 
 BATCH = 1000
@@ -41,6 +42,7 @@ class SweepResult:
     released_windows: int = 0
     expired_unsent: int = 0
     pruned_counts: int = 0
+    progress_noted: int = 0
     enqueue: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -130,6 +132,8 @@ def sweep(settings: Settings, accounts: Mapping[str, Account] | None = None) -> 
         jobs, result.expired = expire_silent_chunks(session, now - timedelta(seconds=settings.report_expiry_s), now)
         running = set(session.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING).limit(500)))
         result.finished_jobs = len(finalize_jobs(session, jobs | running))
+    with session_scope() as session:  # the counts of running jobs that moved: the console's chart points
+        result.progress_noted = progress.snapshot(session, now)
     with session_scope() as session:  # counters with many delta rows: fold them, so a count reads a few rows
         result.compacted_rows = compact(session, jobs_to_compact(session, above=COMPACT_ABOVE_ROWS))
     return result

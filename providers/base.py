@@ -81,6 +81,8 @@ class AccountBase(BaseModel):
     # units one recipient costs at this provider; when set, a chunk the last known balance cannot cover pauses
     # its job before anything is sent (DESIGN §6.4). Unset: only the provider's own balance error pauses.
     balance_per_recipient: float | None = Field(default=None, gt=0)
+    # the console warns when the last known balance is at or below this (at or below 0 when unset)
+    low_balance: float | None = Field(default=None, ge=0)
     # sending policy (DESIGN §9): hours of sending, per kind too, in `timezone`; a cap per recipient; opt-out words
     timezone: str = DEFAULT_TIMEZONE
     send_window: str | None = None

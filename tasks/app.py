@@ -1,24 +1,48 @@
 """The Celery app: Redis broker, late acks, prefetch 1, visibility timeout above every countdown (DESIGN §7)."""
 from __future__ import annotations
 
+import logging
 import sys
+from contextvars import Token
+from typing import NoReturn
 
-from celery import Celery
-from celery.signals import beat_init, worker_init
+from celery import Celery, Task
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    beat_init,
+    celeryd_init,
+    task_postrun,
+    task_prerun,
+    worker_init,
+)
 from kombu import Queue as BrokerQueue
 
 from beat_schedule import build_schedule
 from models.statuses import Queue
+from msgrelay import logs
 from msgrelay.accounts import get_accounts
 from msgrelay.settings import get_settings
 from providers.errors import ConfigError
 
 QUEUES = tuple(Queue)
+EXIT_CONFIG = 2  # what `msgrelay` answers to a bad configuration too
+
+
+def _refuse(problem: str) -> NoReturn:
+    """Print a configuration problem and end the process with EXIT_CONFIG."""
+    # Celery logs and then ignores an exception raised by a signal handler, and the process would run on;
+    # SystemExit is no Exception and ends it. __stderr__: the worker may have redirected sys.stderr to its log.
+    print(f"error: config: {problem}", file=sys.__stderr__, flush=True)
+    raise SystemExit(EXIT_CONFIG)
 
 
 def make_app() -> Celery:
-    """Build the app from the settings."""
-    s = get_settings()
+    """Build the app from the settings (a bad one stops `celery -A tasks …` here, as `refuse_bad_config` does)."""
+    try:
+        s = get_settings()
+    except ConfigError as exc:
+        _refuse(str(exc))
     app = Celery("msgrelay", broker=s.effective_broker_url(), include=["tasks.sending", "tasks.polling", "tasks.webhooks"])
     transport = {"visibility_timeout": s.visibility_timeout_s}
     app.conf.update(
@@ -46,9 +70,6 @@ def make_app() -> Celery:
 app = make_app()
 
 
-EXIT_CONFIG = 2  # what `msgrelay` answers to a bad configuration too
-
-
 @worker_init.connect
 @beat_init.connect
 def refuse_bad_config(**_kwargs: object) -> None:
@@ -58,7 +79,37 @@ def refuse_bad_config(**_kwargs: object) -> None:
         return
     except ConfigError as exc:  # also an unreadable or non-UTF-8 file
         problem = str(exc)
-    # Celery logs and then ignores an exception raised by a signal handler, and the process would run on;
-    # SystemExit is no Exception and ends it. __stderr__: the worker may have redirected sys.stderr to its log.
-    print(f"error: config: {problem}", file=sys.__stderr__, flush=True)
-    raise SystemExit(EXIT_CONFIG)
+    _refuse(problem)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def format_logs(logger: logging.Logger, **_kwargs: object) -> None:
+    """Worker and beat: the handlers Celery just gave the root and task loggers write MSGRELAY_LOG_FORMAT
+    (JSON, or Celery's own text), with secrets redacted."""
+    logs.use_format(logger)
+
+
+@celeryd_init.connect
+def json_from_the_start(instance: object, **_kwargs: object) -> None:
+    """A JSON worker writes JSON from its first line: the root handler is ours before Celery's start-up warnings
+    (Celery then keeps it), and no banner is printed."""
+    if get_settings().log_format == "json":
+        instance.quiet = True  # read once the worker is set up, before the banner
+        logs.install("json")
+
+
+_task_contexts: dict[str, Token] = {}  # task id → the log context its task_prerun replaced
+
+
+@task_prerun.connect
+def begin_task_logs(task_id: str, task: Task, **_kwargs: object) -> None:
+    """Every line a task logs carries its name and id (its body adds the job, chunk or account)."""
+    _task_contexts[task_id] = logs.begin_task(task.name, task_id)
+
+
+@task_postrun.connect
+def end_task_logs(task_id: str, **_kwargs: object) -> None:
+    """Put back the log context of before the task."""
+    if (token := _task_contexts.pop(task_id, None)) is not None:
+        logs.end_task(token)

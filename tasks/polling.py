@@ -10,6 +10,7 @@ from celery.utils.log import get_task_logger
 from models.statuses import Queue
 from msgrelay import balances, inbound, reports
 from msgrelay.accounts import Account, get_accounts
+from msgrelay.logs import log_context
 from msgrelay.settings import get_settings
 from msgrelay.sweep import sweep as sweep_once
 from providers.errors import ProviderError
@@ -34,11 +35,12 @@ def _for_account(what: str, account: str, run: Callable[[Account], Any], failed:
     acct = get_accounts().get(account)
     if acct is None:  # removed from the accounts file since the fan-out
         return failed
-    try:
-        return run(acct)
-    except ProviderError as exc:
-        log.warning("%s poll of %s failed: %s", what, account, exc)
-        return failed
+    with log_context(account=account):
+        try:
+            return run(acct)
+        except ProviderError as exc:
+            log.warning("%s poll of %s failed: %s", what, account, exc)
+            return failed
 
 
 @app.task(name="tasks.poll_all_reports")

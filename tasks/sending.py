@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from celery.utils.log import get_task_logger
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from models import Chunk, Job, session_scope
 from msgrelay import send
 from msgrelay.accounts import get_accounts
+from msgrelay.logs import log_context
 from msgrelay.settings import get_settings
 from tasks.app import app
 
@@ -24,10 +29,27 @@ def enqueue_chunks(chunks: Iterable[tuple[int, str]]) -> None:
 def send_chunk(self, chunk_id: int) -> str:
     """Send one chunk at most once; a retry waits the countdown the policy chose (tries are counted in the
     chunk's row, so the task message carries nothing but the id)."""
-    outcome = send.send_chunk(chunk_id, settings=get_settings(), accounts=get_accounts())
-    log.info("chunk %s: %s %s", chunk_id, outcome.action, outcome.detail)
-    if outcome.new_chunks:
-        enqueue_chunks(outcome.new_chunks)
-    if outcome.action == "retry":
-        raise self.retry(args=[chunk_id], countdown=outcome.countdown, max_retries=None)
-    return outcome.action
+    with log_context(**chunk_log_fields(chunk_id)):
+        outcome = send.send_chunk(chunk_id, settings=get_settings(), accounts=get_accounts())
+        log.info("chunk %s: %s %s", chunk_id, outcome.action, outcome.detail)
+        if outcome.new_chunks:
+            enqueue_chunks(outcome.new_chunks)
+        if outcome.action == "retry":
+            raise self.retry(args=[chunk_id], countdown=outcome.countdown, max_retries=None)
+        return outcome.action
+
+
+def chunk_log_fields(chunk_id: int) -> dict[str, Any]:
+    """What the lines of a chunk's send carry: its job and account (a route's chunk: the account picked last);
+    text logs show none of it, so only JSON logs pay the query."""
+    if get_settings().log_format != "json":
+        return {"chunk_id": chunk_id}
+    try:
+        with session_scope() as session:
+            row = session.execute(select(Chunk.job_id, Chunk.account, Job.account).join(Job, Job.id == Chunk.job_id)
+                                  .where(Chunk.id == chunk_id)).first()
+    except SQLAlchemyError:  # the database does not answer: the send finds out and decides, not its log lines
+        row = None
+    if row is None:
+        return {"chunk_id": chunk_id}
+    return {"job_id": row[0], "chunk_id": chunk_id, "account": row[1] or row[2]}

@@ -6,6 +6,7 @@ from celery.utils.log import get_task_logger
 
 from models.statuses import Queue
 from msgrelay.limits import account_lock, get_redis
+from msgrelay.logs import log_context
 from msgrelay.settings import get_settings
 from msgrelay.webhooks import deliver
 from tasks.app import app
@@ -42,13 +43,14 @@ def drain_webhooks(receiver_id: int, slot: int) -> dict:
     lock = account_lock(_lock_name(receiver_id, slot), LOCK_PURPOSE, timeout_s=s.webhook_stale_sending_s)
     if not lock.acquire():
         return {}
-    try:
-        done = deliver.drain(receiver_id, s)
-    finally:
+    with log_context(receiver_id=receiver_id):
         try:
-            lock.release()
-        except Exception:  # expired meanwhile: nothing to release
-            pass
-    if done:
-        log.info("webhooks to receiver %s: %s", receiver_id, done)
-    return done
+            done = deliver.drain(receiver_id, s)
+        finally:
+            try:
+                lock.release()
+            except Exception:  # expired meanwhile: nothing to release
+                pass
+        if done:
+            log.info("webhooks to receiver %s: %s", receiver_id, done)
+        return done

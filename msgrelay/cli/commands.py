@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from models.statuses import PauseReason, Queue
+from models.statuses import Queue
 from msgrelay.cli import mms, routes, sms, suppress, webhooks
 from msgrelay.cli.console import EXIT_USAGE, console, err, fail, print_error
 from msgrelay.cli.frames import FRAME_HELP
@@ -89,7 +89,9 @@ def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000
             get_accounts()):
         fail("--host: binding beyond loopback needs MSGRELAY_API_TOKEN set or [api_keys.NAME] in the accounts file "
              "(the API would be open)")
-    uvicorn.run("api.app:app", host=host, port=port, access_log=False, log_level="info")
+    from msgrelay.logs import uvicorn_log_config
+    uvicorn.run("api.app:app", host=host, port=port, access_log=False, log_level="info",
+                log_config=uvicorn_log_config())
 
 
 @app.command()
@@ -234,27 +236,17 @@ def inbound(account: Optional[str] = typer.Option(None), limit: int = typer.Opti
 
 
 def _lifecycle(action: str, job_id: int) -> None:
-    from models import session_scope
-    from msgrelay import audit
-    from msgrelay import jobs as joblife
+    from msgrelay import audit, operations
+    from tasks import enqueue_chunks
     try:
-        with session_scope() as session:
-            if action == "pause":
-                j = joblife.get_job(session, job_id)
-                if not joblife.pause_job(session, job_id, PauseReason.OPERATOR):
-                    raise InvalidInput("status", f"only a queued or running job can be paused; job {job_id} is {j.status}")
-                chunks = []
-            elif action == "resume":
-                chunks = joblife.resume_job(session, job_id)
-            else:
-                joblife.cancel_job(session, job_id)
-                chunks = []
-            audit.record(session, audit.CLI, f"job.{action}", f"job:{job_id}")
+        if action == "pause":
+            operations.pause_job(job_id, by=audit.CLI)
+        elif action == "resume":
+            operations.resume_job(job_id, by=audit.CLI, enqueue=enqueue_chunks)
+        else:
+            operations.cancel_job(job_id, by=audit.CLI)
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
-    if chunks:
-        from tasks import enqueue_chunks
-        enqueue_chunks(chunks)
     job(job_id, wait=False)
 
 

@@ -183,6 +183,7 @@ def run_demo(*, workdir: Path, notify_recipients: int, exit_after: bool, console
             console.print(hook.table())
             console.print(_policy_table(job_ids, window))
             console.print(f"API  {stack.api_url}/docs   (jobs: {stack.api_url}/v1/jobs)\n"
+                          f"console {stack.api_url}/ui   (loopback, no key: you are `local`)\n"
                           f"Flower {stack.flower_url}\nlogs {workdir / 'logs'}   database {workdir / 'demo.db'}")
             if not exit_after:
                 console.print("running; Ctrl-C to stop")

@@ -70,7 +70,8 @@ def run_up(*, workdir: Path, api_port: int, flower_port: int, console: Console) 
         try:
             stack = start_stack(sup, workdir, dict(os.environ), api_port=api_port, flower_port=flower_port,
                                 console=console)
-            console.print(f"{len(accounts)} accounts; API {stack.api_url}/docs  Flower {stack.flower_url}  "
+            console.print(f"{len(accounts)} accounts; API {stack.api_url}/docs  console {stack.api_url}/ui  "
+                          f"Flower {stack.flower_url}  "
                           f"logs {workdir}/logs")
             while not (dead := sup.dead()):
                 time.sleep(1)

@@ -35,13 +35,9 @@ def deliveries(status: Optional[str] = typer.Option(None, help=f"Only this statu
 @webhooks_app.command("retry")
 def retry(delivery_id: int) -> None:
     """Send a dead (or failing) delivery again now: same events, same ids, signed afresh."""
-    from models import session_scope
-    from msgrelay import audit
-    from msgrelay.webhooks.operations import retry_delivery
+    from msgrelay import audit, operations
     try:
-        with session_scope() as session:
-            d = retry_delivery(session, delivery_id)
-            audit.record(session, audit.CLI, audit.Action.DELIVERY_RETRY, f"delivery:{delivery_id}")
+        d = operations.retry_delivery(delivery_id, by=audit.CLI)
     except InvalidInput as exc:
         fail(f"{exc.field}: {exc.rule}")
     console.print(f"delivery [bold]{d['id']}[/bold] ({d['events']} events to {d['receiver_url']}): {d['status']}; "

@@ -21,7 +21,7 @@ def route_views(accounts: Mapping[str, Account]) -> list[dict]:
     routes = routes_of(accounts)
     names = list(dict.fromkeys(a for route in routes.values() for a in route.accounts))
     pauses = _pauses(names)
-    balances = _last_balances(accounts, names)
+    balances = last_balances(accounts, names)
     return [{"name": route.name, "mode": route.mode,
              "accounts": [_account_view(accounts[name], weight=route.weight(name), pause=pauses.get(name),
                                         balance=balances.get(name)) for name in route.accounts]}
@@ -61,7 +61,7 @@ def _pauses(names: Iterable[str]) -> dict[str, tuple[str, datetime]]:
     return {account: (reason, paused_at) for account, reason, paused_at in rows}
 
 
-def _last_balances(accounts: Mapping[str, Account], names: Iterable[str]) -> dict[str, dict]:
+def last_balances(accounts: Mapping[str, Account], names: Iterable[str]) -> dict[str, dict]:
     """The newest balance snapshot of each account (of its configured product, for ihuyi): value and taken_at."""
     wanted = set(names)
     found: dict[str, dict] = {}

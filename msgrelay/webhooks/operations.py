@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlmodel import Session
 
-from models import WebhookDelivery, WebhookReceiver, utcnow
+from models import Job, WebhookDelivery, WebhookReceiver, utcnow
 from models.statuses import DeliveryStatus
 from msgrelay.settings import Settings
 from msgrelay.webhooks import deliver, events
@@ -28,19 +28,29 @@ def delivery_view(d: WebhookDelivery, url: str) -> dict[str, Any]:
 
 
 def list_deliveries(session: Session, *, status: DeliveryStatus | None = None, limit: int = 100,
-                    offset: int = 0) -> list[dict[str, Any]]:
-    """Newest deliveries first, optionally of one status."""
+                    offset: int = 0, jobs: ColumnElement[bool] | None = None) -> list[dict[str, Any]]:
+    """Newest deliveries first, optionally of one status, and only to receivers of the jobs `jobs` selects."""
     query = select(WebhookDelivery, WebhookReceiver.url).join(WebhookReceiver,
                                                               WebhookReceiver.id == WebhookDelivery.receiver_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
+    if jobs is not None:
+        query = query.where(WebhookDelivery.receiver_id.in_(receivers_of(jobs)))
     rows = session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit).offset(offset))
     return [delivery_view(d, url) for d, url in rows]
 
 
-def retry_delivery(session: Session, delivery_id: int) -> dict[str, Any]:
-    """Make a dead or failing delivery pending now, with a fresh retry schedule (same events, same ids)."""
+def receivers_of(jobs: ColumnElement[bool]):
+    """The receivers the jobs `jobs` selects send their events to (a subquery)."""
+    return select(Job.webhook_receiver_id).where(jobs, Job.webhook_receiver_id.is_not(None)).distinct()
+
+
+def retry_delivery(session: Session, delivery_id: int, *, jobs: ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """Make a dead or failing delivery pending now, with a fresh retry schedule (same events, same ids); NotFound
+    when it is to no receiver of the jobs `jobs` selects."""
     d = session.get(WebhookDelivery, delivery_id)
+    if d is not None and jobs is not None and d.receiver_id not in set(session.scalars(receivers_of(jobs))):
+        d = None
     if d is None:
         raise NotFound("id", f"no webhook delivery {delivery_id}")
     if d.status not in (DeliveryStatus.DEAD, DeliveryStatus.FAILING):

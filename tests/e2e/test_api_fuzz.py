@@ -146,7 +146,7 @@ class Pushes:
             messages = session.execute(select(Message.id, Message.status, Message.provider_state, Message.reported_at)
                                        .where(Message.job_id.in_(self.jobs)).order_by(Message.id)).all()
             inbound = session.execute(select(InboundMessage.id, InboundMessage.content)
-                                      .where(InboundMessage.account == "mms")).all()
+                                      .where(InboundMessage.account == "mms").order_by(InboundMessage.id)).all()
             templates = session.execute(select(Template.template_id, Template.status, Template.message)
                                         .where(Template.account == "mms")).all()
         return stored_rows("pushed", "mms"), messages, inbound, templates

@@ -127,12 +127,12 @@ TABLE = [
     ("viewer", "DELETE", "/v1/suppressions/19900000009?scope=voice", None, 403),
     ("viewer", "POST", "/v1/webhooks/deliveries/1/retry", None, 403),
     ("viewer", "POST", "/v1/accounts/voice/resume", None, 403),
-    # a producer reads its accounts' jobs (another's is absent) and may not operate
+    # a producer reads its accounts' jobs (another's is 403) and may not operate
     ("producer", "GET", "/v1/jobs", None, 200),
     ("producer", "GET", "/v1/jobs/MINE", None, 200),
     ("producer", "GET", "/v1/jobs/MINE/messages", None, 200),
-    ("producer", "GET", "/v1/jobs/OTHER", None, 404),
-    ("producer", "GET", "/v1/jobs/OTHER/messages", None, 404),
+    ("producer", "GET", "/v1/jobs/OTHER", None, 403),
+    ("producer", "GET", "/v1/jobs/OTHER/messages", None, 403),
     ("producer", "GET", "/v1/balances", None, 200),
     ("producer", "GET", "/v1/inbound", None, 200),
     ("producer", "GET", "/v1/templates", None, 200),
@@ -149,12 +149,12 @@ TABLE = [
     ("producer", "DELETE", "/v1/suppressions/19900000009?scope=voice", None, 403),
     ("producer", "POST", "/v1/webhooks/deliveries/1/retry", None, 403),
     ("producer", "POST", "/v1/accounts/voice/resume", None, 403),
-    # an operator of voice operates on voice only: another account's job is absent, naming another account is 403
+    # an operator of voice operates on voice only: another account's job is 403, naming another account is 403
     ("operator", "GET", "/v1/jobs/MINE", None, 200),
-    ("operator", "GET", "/v1/jobs/OTHER", None, 404),
-    ("operator", "POST", "/v1/jobs/OTHER/pause", None, 404),
-    ("operator", "POST", "/v1/jobs/OTHER/resume", None, 404),
-    ("operator", "POST", "/v1/jobs/OTHER/cancel", None, 404),
+    ("operator", "GET", "/v1/jobs/OTHER", None, 403),
+    ("operator", "POST", "/v1/jobs/OTHER/pause", None, 403),
+    ("operator", "POST", "/v1/jobs/OTHER/resume", None, 403),
+    ("operator", "POST", "/v1/jobs/OTHER/cancel", None, 403),
     ("operator", "POST", "/v1/jobs", OTHER_JOB, 403),
     ("operator", "POST", "/v1/suppressions", {**SUPPRESSION, "scope": "*"}, 403),
     ("operator", "POST", "/v1/suppressions", {**SUPPRESSION, "scope": "limited"}, 403),
@@ -207,8 +207,11 @@ def test_a_producer_sees_only_its_accounts_jobs(keyed, jobs):
     assert jobs.mine in {j["id"] for j in listed} and jobs.other not in {j["id"] for j in listed}
     assert {j["account"] for j in listed} == {"voice"} and all(j["route"] is None for j in listed)
     assert {jobs.mine, jobs.other} <= {j["id"] for j in everything}
-    absent = call(keyed, "producer", "GET", f"/v1/jobs/{jobs.other}")
-    assert absent.json() == {"detail": f"no job {jobs.other}"}  # as if it did not exist
+    refused = call(keyed, "producer", "GET", f"/v1/jobs/{jobs.other}")
+    assert refused.status_code == 403 and refused.json() == {"detail": (
+        f"producer key 'producer_voice' (accounts voice) may not act on job {jobs.other}: it is not of the key's "
+        "accounts")}  # the other account's name is not told
+    assert call(keyed, "producer", "GET", "/v1/jobs/999999").status_code == 404
 
 
 def test_a_producer_submitting_to_another_account_or_route_is_403_naming_it(keyed):
@@ -320,3 +323,42 @@ def test_keys_alone_close_the_api_without_msgrelay_api_token(keyed):
         assert client.get("/v1/jobs", headers=auth(TOKEN)).status_code == 401
         assert client.get("/v1/jobs", headers=auth(VIEWER_TOKEN)).status_code == 200
         assert client.get("/healthz").status_code == 200  # outside /v1: no token needed
+
+
+def test_a_key_of_some_accounts_sees_and_retries_only_deliveries_to_its_jobs_receivers(keyed):
+    """A delivery carries the events of the jobs that send to its receiver: a key of `voice` lists and retries only
+    deliveries to receivers of voice jobs; another account's is absent (404) and stays dead."""
+    from sqlalchemy import update
+
+    from models import Job, WebhookDelivery, WebhookReceiver, session_scope
+    ids = {}
+    with session_scope() as session:
+        for account in ("voice", "limited"):
+            receiver = WebhookReceiver(url=f"https://{account}-{os.getpid()}.example/hook")
+            session.add(receiver)
+            session.flush()
+            job_id = submit_job_row(session, account)
+            session.execute(update(Job).where(Job.id == job_id).values(webhook_receiver_id=receiver.id))
+            delivery = WebhookDelivery(receiver_id=receiver.id, status="dead", events=3, attempts=30)
+            session.add(delivery)
+            session.flush()
+            ids[account] = delivery.id
+    listed = {d["id"] for d in call(keyed, "operator", "GET", "/v1/webhooks/deliveries?limit=1000").json()}
+    assert ids["voice"] in listed and ids["limited"] not in listed
+    everyone = {d["id"] for d in call(keyed, "viewer", "GET", "/v1/webhooks/deliveries?limit=1000").json()}
+    assert {ids["voice"], ids["limited"]} <= everyone
+    assert call(keyed, "operator", "POST", f"/v1/webhooks/deliveries/{ids['limited']}/retry").status_code == 404
+    assert call(keyed, "operator", "POST", f"/v1/webhooks/deliveries/{ids['voice']}/retry").status_code == 200
+    with session_scope() as session:
+        assert session.get(WebhookDelivery, ids["limited"]).status == "dead"
+        assert session.get(WebhookDelivery, ids["voice"]).status == "pending"
+
+
+def submit_job_row(session, account: str) -> int:
+    """A job row of `account` (no messages: only its receiver matters here)."""
+    from models import Job
+    job = Job(uid=f"dl{os.getpid()}{account}"[:24], account=account, provider="emay_voice", kind="notify",
+              status="done", options={})
+    session.add(job)
+    session.flush()
+    return job.id

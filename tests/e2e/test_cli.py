@@ -43,8 +43,8 @@ def test_send_bad_input_names_the_field_and_sends_nothing(sim):
 def test_balance_pause_resume_cancel(sim):
     out = msgrelay("balance")
     assert out.returncode == 0 and "voice" in out.stdout and "1000000000" in out.stdout
-    sim.post("faults", {"latency_s": 0.5})
-    sent = msgrelay("send", "limited", "notify", "--to", ",".join(f"1320000{i:04d}" for i in range(2000)),
+    sim.post("faults", {"latency_s": 1.0})  # 50 requests of a second each: still sending when cancel comes
+    sent = msgrelay("send", "limited", "notify", "--to", ",".join(f"1320000{i:04d}" for i in range(5000)),
                     "--content", "通知")
     assert sent.returncode == 0, sent.stderr
     job_id = sent.stdout.split("job ")[1].split(":")[0]

@@ -163,6 +163,9 @@ def test_after_the_horizon_a_delivery_is_dead_and_retry_sends_it_again(api, sim,
     wait_until(lambda: received_ids(receiver, job_id) == db_event_ids(job_id), timeout_s=30,
                what="every event after the retry")
     assert refused_ids <= received_ids(receiver, job_id)
+    # the receiver has the events a moment before the worker records its answer: wait for that
+    wait_until(lambda: any(d["id"] == dead["id"] for d in deliveries(api, receiver, "delivered")), timeout_s=30,
+               what="the retried delivery recorded as delivered")
     again = api.post(f"/v1/webhooks/deliveries/{dead['id']}/retry")
     assert again.status_code == 422 and "status" in again.text and "delivered" in again.text
 
