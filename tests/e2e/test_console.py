@@ -205,9 +205,9 @@ def test_a_running_job_shows_live_progress_and_a_chart(client, sim):
     from msgrelay.accounts import get_accounts
     from msgrelay.submit import submit_job
     from tasks import enqueue_chunks
-    sim.post("faults", {"latency_s": 0.2})
+    sim.post("faults", {"latency_s": 1.0})  # 8 requests of a second on 2 worker processes: several sweeps see it run
     try:
-        job_id = submit_job(accounts=get_accounts(), account="voice", kind="notify", recipients=mobiles("136", 3000),
+        job_id = submit_job(accounts=get_accounts(), account="voice", kind="notify", recipients=mobiles("136", 4000),
                             content="您的快递已到", enqueue=enqueue_chunks).id
         log_in(client, "viewer")
         seen = []
@@ -215,7 +215,7 @@ def test_a_running_job_shows_live_progress_and_a_chart(client, sim):
                    seen[-1]["status"] == "done", timeout_s=90, what="the job done")
     finally:
         sim.post("faults", {})
-    assert seen[-1]["counts"]["queued"] == seen[-1]["counts"]["submitted"] == 0 and seen[-1]["total"] == 3000
+    assert seen[-1]["counts"]["queued"] == seen[-1]["counts"]["submitted"] == 0 and seen[-1]["total"] == 4000
     assert len({s["counts"]["queued"] for s in seen}) > 1  # the counts moved while it ran
     chart = client.get(f"/ui/jobs/{job_id}/chart")
     assert chart.headers["content-type"].startswith("image/svg+xml") and chart.text.count("<polyline") == 3
