@@ -178,3 +178,32 @@ def test_a_task_id_two_unknown_chunks_could_own_is_not_guessed(sim, accounts, se
     for job in jobs:
         assert [c.provider_task_id for c in rows(Chunk, job_id=job.id)] == [None]
         assert {m.status for m in rows(Message, job_id=job.id)} == {MessageStatus.UNKNOWN}
+
+
+def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_planner_as_it_was(sim, accounts):
+    # given: 1,500 submitted messages (more than models.bulk._PROBE_ABOVE, so lookups and updates probe the key)
+    from sqlalchemy import text
+
+    from models import bulk
+    done, _ = submit(accounts, "voice", "notify", mobiles(1_500), content="您好")
+    execute(update(Message).where(Message.job_id == done.id).values(status=MessageStatus.SUBMITTED))
+    messages = rows(Message, job_id=done.id)
+    assert len(messages) > bulk._PROBE_ABOVE
+    # when: one batch of their reports
+    matched = ingest(accounts["voice"], [report(None, custom_id=m.custom_id, mobile=m.mobile) for m in messages],
+                     "poll")
+    # then: every one is found and settled
+    assert matched == 1_500
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.DELIVERED}
+    # and on PostgreSQL the joins were by key inside, the planner's own choice again after, in one transaction
+    with session_scope() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        cur = session.connection().connection.driver_connection.cursor()
+        with bulk._by_key(cur, 1_500):
+            inside = session.execute(text("SHOW enable_hashjoin")).scalar(), session.execute(
+                text("SHOW enable_mergejoin")).scalar()
+        after = session.execute(text("SHOW enable_hashjoin")).scalar(), session.execute(
+            text("SHOW enable_mergejoin")).scalar()
+        found = bulk.find_messages(session, [m.custom_id for m in messages], [])
+    assert inside == ("off", "off") and after == ("on", "on") and len(found) == 1_500
