@@ -11,7 +11,7 @@ from models import Job, WebhookDelivery, WebhookReceiver, utcnow
 from models.statuses import DeliveryStatus
 from msgrelay.settings import Settings
 from msgrelay.webhooks import deliver, events
-from msgrelay.webhooks.receivers import check_url
+from msgrelay.webhooks.receivers import check_url, shown_url
 from providers.errors import InvalidInput, NotFound
 
 
@@ -20,8 +20,8 @@ def _iso(value: Any) -> str | None:
 
 
 def delivery_view(d: WebhookDelivery, url: str) -> dict[str, Any]:
-    """A delivery as the API and CLI show it."""
-    return {"id": d.id, "receiver_url": url, "status": d.status, "events": d.events, "attempts": d.attempts,
+    """A delivery as the API, CLI and console show it (the receiver's URL without its password or query values)."""
+    return {"id": d.id, "receiver_url": shown_url(url), "status": d.status, "events": d.events, "attempts": d.attempts,
             "last_status": d.last_status, "last_error": d.last_error, "created_at": _iso(d.created_at),
             "first_attempt_at": _iso(d.first_attempt_at), "next_attempt_at": _iso(d.next_attempt_at),
             "delivered_at": _iso(d.delivered_at)}

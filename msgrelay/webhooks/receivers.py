@@ -2,7 +2,7 @@
 one `webhook_receiver` row per URL that the job points at (the triggers emit events only for such jobs)."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,6 +33,30 @@ def check_url(field: str, url: str) -> str:
     if not parts.hostname:
         raise InvalidInput(field, "must name a host, e.g. https://example.com/msgrelay-events")
     return url
+
+
+#: what a hidden part of a receiver's URL shows as
+HIDDEN = "***"
+
+
+def shown_url(url: str) -> str:
+    """`url` as operators see it (API, CLI, console): the password and every query value hidden, since a producer
+    may put its receiver's token there; scheme, host, port and path stay, so deliveries can still be told apart."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return HIDDEN
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    if parts.username is not None:
+        netloc = parts.username + (f":{HIDDEN}" if parts.password is not None else "") + "@" + netloc
+    query = urlencode([(key, HIDDEN) for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    if parts.query and not query:
+        query = HIDDEN  # a query that is not key=value pairs is hidden whole
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def receiver_url(callback_url: str | None, default_url: str | None) -> str | None:

@@ -271,3 +271,18 @@ def test_a_hanging_receiver_does_not_hold_back_another(api, sim, receiver):
                    timeout_s=10, what="a timed-out delivery to the slow receiver")
     finally:
         slow.stop()
+
+
+def test_a_token_in_the_callback_url_is_used_but_never_shown(api, sim, receiver):
+    # given a producer whose receiver URL carries its token in the query
+    secret_url = receiver.url + "?token=tok-s3cret-1&v=2"
+    answer = api.post("/v1/jobs", json={"account": "voice", "kind": "notify", "content": CONTENT,
+                                        "recipients": mobiles("178", 2), "callback_url": secret_url})
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    # when its events are delivered (to the URL as given: the receiver answers any path and query)
+    wait_until(lambda: bool(received_ids(receiver, job_id)), timeout_s=60, what="the job's first events")
+    # then the deliveries list shows the receiver with its query values hidden, and the token nowhere
+    listed = api.get("/v1/webhooks/deliveries", params={"limit": 1000})
+    assert listed.status_code == 200 and "tok-s3cret-1" not in listed.text
+    assert any(d["receiver_url"] == receiver.url + "?token=***&v=***" for d in listed.json())

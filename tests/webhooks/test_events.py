@@ -207,6 +207,19 @@ def test_callback_url_overrides_the_default_and_jobs_share_a_receiver_row(monkey
     assert get_settings().webhook_url is None
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://hooks.example/msgrelay", "https://hooks.example/msgrelay"),
+    ("https://hooks.example:8443/a/b?token=abc&x=1", "https://hooks.example:8443/a/b?token=***&x=***"),
+    ("http://user:pw@127.0.0.1:9/p?t=", "http://user:***@127.0.0.1:9/p?t=***"),
+    ("https://user@hooks.example/p", "https://user@hooks.example/p"),
+    ("https://[::1]:80/x?opaque", "https://[::1]:80/x?opaque=***"),
+    ("https://hooks.example/p#fragment-token", "https://hooks.example/p"),
+    ("https://hooks.example:99999/p?token=abc", "***"),
+])
+def test_operators_see_receiver_urls_without_passwords_or_query_values(url, shown):
+    assert receivers.shown_url(url) == shown
+
+
 @pytest.mark.parametrize(("tries", "low", "high"), [(1, 0.2, 0.4), (2, 0.4, 0.8), (3, 0.8, 1.6), (4, 1.6, 3.2),
                                                     (5, 1.6, 3.2), (40, 1.6, 3.2)])
 def test_backoff_doubles_with_jitter_up_to_its_cap(tries, low, high):
