@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from psycopg.pq import TransactionStatus
 from sqlalchemy import JSON, Table, select, update
 from sqlmodel import Session
 
@@ -136,9 +137,13 @@ def _by_key(cur: Any, rows: int) -> Iterator[None]:
     if rows <= _PROBE_ABOVE:
         yield
         return
-    cur.connection.execute(_JOIN_BY_KEY)
-    yield
-    cur.connection.execute(_JOIN_AS_PLANNED)
+    conn = cur.connection
+    conn.execute(_JOIN_BY_KEY)
+    try:
+        yield
+    finally:  # after a failed statement the transaction is void: its rollback undoes the setting too
+        if conn.info.transaction_status != TransactionStatus.INERROR:
+            conn.execute(_JOIN_AS_PLANNED)
 
 
 def _unnest_update(session: Session, table: Table, set_sql: str, columns: Sequence[str], rows: Sequence[tuple],

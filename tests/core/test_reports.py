@@ -207,3 +207,26 @@ def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_plann
         after = session.execute(text("SHOW enable_seqscan")).scalar()
         found = bulk.find_messages(session, [m.custom_id for m in messages], [])
     assert (inside, hashing, after, len(found)) == ("off", "on", "on", 1_500)
+
+
+def test_the_probe_switch_is_undone_after_an_error_and_never_hides_it():
+    # given a PostgreSQL transaction (SQLite has no planner switch)
+    import psycopg
+    from sqlalchemy import text
+
+    from models import bulk
+    with session_scope() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("PostgreSQL only")
+        cur = session.connection().connection.driver_connection.cursor()
+        # when the code inside fails before its statement: the setting is back, the transaction goes on
+        with pytest.raises(ZeroDivisionError), bulk._by_key(cur, 1_000):
+            1 / 0  # noqa: B018
+        assert session.execute(text("SHOW enable_seqscan")).scalar() == "on"
+    with session_scope() as session:
+        cur = session.connection().connection.driver_connection.cursor()
+        # when its statement fails: the statement's own error comes out, not "transaction aborted"
+        with pytest.raises(psycopg.errors.UndefinedTable), bulk._by_key(cur, 1_000):
+            cur.execute("SELECT * FROM no_such_table_here")
+        session.rollback()
+        assert session.execute(text("SHOW enable_seqscan")).scalar() == "on"
