@@ -20,6 +20,7 @@ import requests
 
 from benchmarks.harness import bench_env, cpu_line, cpu_use, group_rss_mb
 from benchmarks.limit import measure
+from msgrelay.cli.priority import nice_argv
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
 
 CONTENT = "基准测试"
@@ -45,10 +46,11 @@ def main() -> None:
         sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
         sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY)),
                   env)
+        # sends and reports yield the CPU to verification calls and the API, as compose runs them
         sup.start("worker-bulk", msgrelay_argv("worker", "--queues", "bulk", "--concurrency",
-                                               str(args.concurrency), "--pool", args.pool), env)
+                                               str(args.concurrency), "--pool", args.pool, *nice_argv("bulk")), env)
         sup.start("worker-poll", msgrelay_argv("worker", "--queues", "poll", "--concurrency",
-                                               str(POLL_CONCURRENCY), "--pool", args.pool), env)
+                                               str(POLL_CONCURRENCY), "--pool", args.pool, *nice_argv("poll")), env)
         sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(sup.log_dir / "beat-schedule")), env)
         for name in ("worker-otp", "worker-bulk", "worker-poll"):
             log = sup.log_dir / f"{name}.log"

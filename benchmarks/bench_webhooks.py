@@ -15,8 +15,8 @@ import requests
 
 from benchmarks.bench_send import CONTENT, post
 from benchmarks.harness import bench_env, cpu_line, cpu_use, group_rss_mb
+from msgrelay.cli.priority import nice_argv
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
-from msgrelay.cli.stack import WEBHOOKS_NICE
 from msgrelay.webhooks.listener import LocalReceiver
 
 SECRET = "bench-webhook-secret"
@@ -59,10 +59,8 @@ def run(n: int, latency: float, webhooks: bool, deliver: bool = True) -> dict:
         if webhooks and deliver:
             workers["worker-webhooks"] = ("webhooks", WEBHOOK_CONCURRENCY)
         for name, (queues, concurrency) in workers.items():
-            argv = msgrelay_argv("worker", "--queues", queues, "--concurrency", str(concurrency))
-            if name == "worker-webhooks":
-                argv += ["--nice", str(WEBHOOKS_NICE)]  # as compose and `msgrelay up` run it
-            sup.start(name, argv, env)
+            sup.start(name, msgrelay_argv("worker", "--queues", queues, "--concurrency", str(concurrency),
+                                          *nice_argv(queues)), env)  # as compose and `msgrelay up` run them
         sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(sup.log_dir / "beat-schedule")), env)
         for name in workers:
             log = sup.log_dir / f"{name}.log"

@@ -17,6 +17,7 @@ try:
     from typer._click.exceptions import UsageError  # typer ≥ 0.2x vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import UsageError
+from msgrelay.cli.priority import QUEUE_NICE
 from msgrelay.cli.processes import Supervisor, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,21 @@ def test_expected_services_are_there():
     assert set().union(*queues.values()) == {q.value for q in Queue}
     beats = [n for n, s in SERVICES.items() if "beat" in s.get("command", [])]
     assert beats == ["beat"], "exactly one beat"
+
+
+def test_throughput_workers_yield_the_cpu_as_the_stack_runs_them():
+    # the same niceness as `msgrelay up` and the benchmarks give each queue, and container CPU weights in that order
+    workers = {s["command"][s["command"].index("--queues") + 1]: s for s in SERVICES.values()
+               if "--queues" in s.get("command", [])}
+    nice = {q: int(s["command"][s["command"].index("--nice") + 1]) if "--nice" in s["command"] else 0
+            for q, s in workers.items()}
+    assert nice == {q: QUEUE_NICE[q] for q in workers}
+    shares = {q: s.get("cpu_shares", 1024) for q, s in workers.items()}
+    by_nice = sorted(workers, key=lambda q: nice[q])
+    assert [shares[q] for q in by_nice] == sorted(shares.values(), reverse=True)
+    assert shares["otp"] == 1024 and shares["bulk"] < 1024 and shares["webhooks"] < shares["bulk"]
+    for name in ("api", "beat", "flower"):  # what answers people and keeps time stays at the default weight
+        assert "cpu_shares" not in SERVICES[name]
 
 
 def test_prometheus_and_grafana_mount_files_that_exist_and_every_msgrelay_process_shares_the_metrics_volume():

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from msgrelay.cli.processes import free_port
-from msgrelay.cli.stack import WEBHOOKS_NICE
+from msgrelay.cli.priority import QUEUE_NICE
 
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
 CHILDREN_GONE_S = 10
@@ -175,16 +175,28 @@ def _niceness(pid: int) -> set[int]:
     return found
 
 
+AUTOGROUPS = Path("/proc/self/autogroup").exists()  # a kernel built with them: CPU shared between sessions first
+
+
+def _session_niceness(pid: int) -> int | None:
+    """The niceness of a process's session (its autogroup), where the kernel has them."""
+    if not AUTOGROUPS:
+        return None
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])  # "/autogroup-42 nice 10"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 def test_up_stops_every_child_on(sig, cli, tmp_path):
     # given a running `msgrelay up` and the processes it started
     run = _up(cli, tmp_path)
     run.read_until(UP_READY)
     started = run.stack_complete()
-    # (the webhooks worker, every thread of it, yields the CPU to the others; nothing else does)
-    assert {cmd: _niceness(pid) for pid, cmd in started.items() if "worker --queues" in cmd} == {
-        cmd: ({WEBHOOKS_NICE} if "--queues webhooks " in cmd else {0})
-        for cmd in started.values() if "worker --queues" in cmd}
+    # (sends, reports and deliveries yield the CPU to the otp worker: every thread of each, and its session)
+    workers = {pid: re.search(r"worker --queues (\w+) ", cmd)[1] for pid, cmd in started.items()
+               if "worker --queues" in cmd}
+    assert {queue: _niceness(pid) for pid, queue in workers.items()} == {q: {QUEUE_NICE[q]} for q in workers.values()}
+    assert {queue: _session_niceness(pid) for pid, queue in workers.items()} == {
+        q: QUEUE_NICE[q] if AUTOGROUPS else None for q in workers.values()}
     # when
     sent_at = time.monotonic()
     run.proc.send_signal(sig)

@@ -1,7 +1,6 @@
 """The `msgrelay` commands (DESIGN §4); provider-specific ones are registered from `mms` and `sms`."""
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -51,16 +50,18 @@ def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: 
                                                      "and the database, and share one interpreter's memory) or "
                                                      "prefork (a process each, about 110 MB apiece)."),
            loglevel: str = typer.Option("INFO"), beat: bool = typer.Option(False, help="Embed beat (tests, tiny setups)."),
-           nice: int = typer.Option(0, min=0, max=19, help="Lower this worker's CPU priority (the webhooks worker: "
-                                                             "deliveries yield the CPU to sending and reports).")) -> None:
+           nice: int = typer.Option(0, min=0, max=19, help="Lower this worker's CPU priority (and its session's, when "
+                                                             "it leads one): compose runs bulk and poll at 10, "
+                                                             "webhooks at 19, so they yield to verification calls.")) -> None:
     """One Celery worker (every queue by default, so a single worker always makes progress)."""
     bad = [q for q in queues.split(",") if q not in ALL_QUEUES.split(",")]
     if bad:
         fail(f"--queues: unknown queue {bad[0]!r}; known: {ALL_QUEUES}")
     if pool not in WORKER_POOLS:
         fail(f"--pool: {pool!r} is not one of {', '.join(WORKER_POOLS)}")
-    if nice:
-        os.nice(nice)  # before the pool starts: its threads or processes inherit it
+    if nice:  # before the pool starts: its threads or processes inherit it
+        from msgrelay.cli.priority import lower_priority
+        console.print(f"worker {queues}: {lower_priority(nice)}")
     from tasks import app as celery_app
     argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", pool, "-l", loglevel, "-E",
             "--prefetch-multiplier", "1", "-n", f"{queues.replace(',', '-')}@%h"]

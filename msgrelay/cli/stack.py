@@ -12,10 +12,8 @@ from rich.console import Console
 
 from models.statuses import Queue
 from msgrelay.metrics import MULTIPROC_ENV
+from msgrelay.cli.priority import nice_argv
 from msgrelay.cli.processes import Stopped, Supervisor, http_ok, msgrelay_argv, start_embedded_redis, wait_for
-
-#: the webhooks worker's niceness (docker-compose.yml says the same): deliveries yield the CPU to sends and reports
-WEBHOOKS_NICE = 19
 
 
 @dataclass
@@ -42,14 +40,17 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
         counted.mkdir()
         env[MULTIPROC_ENV] = str(counted)
     sup.start("worker-otp", msgrelay_argv("worker", "--queues", Queue.OTP, "--concurrency", "1"), env)
-    sup.start("worker-bulk", msgrelay_argv("worker", "--queues", Queue.BULK, "--concurrency", "4"), env)
+    # sends, reports and deliveries yield the CPU to verification calls and the API (msgrelay.cli.priority)
+    sup.start("worker-bulk", msgrelay_argv("worker", "--queues", Queue.BULK, "--concurrency", "4",
+                                           *nice_argv(Queue.BULK)), env)
     # report polls apart from sends, as in compose: parsing pages never holds the interpreter a send needs
     # between its chunk's claim and its request leaving
-    sup.start("worker-poll", msgrelay_argv("worker", "--queues", Queue.POLL, "--concurrency", "2"), env)
+    sup.start("worker-poll", msgrelay_argv("worker", "--queues", Queue.POLL, "--concurrency", "2",
+                                           *nice_argv(Queue.POLL)), env)
     # webhooks in their own process: a receiver that is slow or down never takes a thread from sending or reports,
     # and deliveries yield the CPU to them
     sup.start("worker-webhooks", msgrelay_argv("worker", "--queues", Queue.WEBHOOKS, "--concurrency", "4",
-                                               "--nice", str(WEBHOOKS_NICE)), env)
+                                               *nice_argv(Queue.WEBHOOKS)), env)
     sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(workdir / "celerybeat-schedule")), env)
     sup.start("api", msgrelay_argv("api", "--port", str(api_port)), env)
     sup.start("flower", msgrelay_argv("flower", "--port", str(flower_port)), env)

@@ -1,0 +1,39 @@
+"""CPU priority of the workers: throughput work (bulk sends, report polls, webhook deliveries) yields the CPU to
+verification calls and the API on a busy machine, and runs at full speed on an idle one."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from models.statuses import Queue
+
+#: how far each queue's worker steps back (docker-compose.yml gives the same order as `cpu_shares`): sends and
+#: reports below the otp worker and the API, webhook deliveries below those (events catch up when the load drops)
+QUEUE_NICE: dict[str, int] = {Queue.OTP: 0, Queue.BULK: 10, Queue.POLL: 10, Queue.WEBHOOKS: 19}
+
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def nice_argv(queue: str) -> list[str]:
+    """The `msgrelay worker` options that give a worker of `queue` its niceness (none for the otp worker)."""
+    nice = QUEUE_NICE[queue]
+    return ["--nice", str(nice)] if nice else []
+
+
+def lower_priority(nice: int) -> str:
+    """Lower this process's CPU priority by `nice` (its pool's threads or processes inherit it); say what changed.
+
+    On Linux with autogroups (`kernel.sched_autogroup_enabled`, the default of most distributions) the CPU is
+    first shared between sessions, by each session's own niceness: a process's niceness then only orders it
+    among the processes of its session. So a worker that leads its session (`msgrelay up`, the demo and the
+    benchmarks start each one so; systemd does the same for a service) lowers its session's niceness as well.
+    A worker sharing a terminal's session leaves that alone, since it would slow the shell and its other jobs;
+    in a container, the CPU weight (`cpu_shares` in compose) is what orders the containers."""
+    os.nice(nice)
+    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
+        return f"niceness {nice}"
+    try:
+        AUTOGROUP.write_text(str(nice))
+    except OSError as exc:  # a kernel that refuses: the process's own niceness still holds
+        return f"niceness {nice} (its session's: not set, {exc.strerror})"
+    return f"niceness {nice}, its session's too"
