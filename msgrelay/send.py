@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
@@ -49,64 +50,59 @@ class Outcome:
 
 def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Account]) -> Outcome:
     """Send one chunk at most once; return what the task should do next."""
+    # One transaction reads the chunk, checks what may hold it back, reads its batch, claims the chunk and screens
+    # the batch (suppression list, caps): a verification call waits on every round trip, and a transaction costs
+    # three of its own (the pool's ping, BEGIN, COMMIT). A worker killed after the commit had, all but certainly,
+    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending. The claim
+    # comes before the screen, so a second delivery of the task that loses the claim counts no cap.
     with session_scope() as session:
-        row = session.execute(
-            select(Chunk, Job).join(Job, Job.id == Chunk.job_id).where(Chunk.id == chunk_id)
-        ).first()
-        if row is None:
-            return Outcome("skipped", detail="no such chunk")
-        chunk, job = row
-        if chunk.status != ChunkStatus.PENDING or job.status != JobStatus.RUNNING:
-            return Outcome("skipped", detail=f"chunk {chunk.status}, job {job.status}")
+        claimed = _claim(session, chunk_id, settings, accounts)
+    if isinstance(claimed, Outcome):
+        return claimed
+    return _send(claimed, settings)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A chunk claimed for one try: what its request is built from, and the request (or why it could not be)."""
+
+    chunk: Chunk
+    job: Job
+    provider: Provider
+    account: Account
+    spec: SendSpec
+    batch: list[Recipient]
+    ids: dict[str, int]  # custom id → message id, for writing the answer without another query
+    tries: Tries
+    request: Any = None
+    not_built: ProviderError | None = None
+
+
+def _claim(session: Session, chunk_id: int, settings: Settings, accounts: Mapping[str, Account]) -> Outcome | Claimed:
+    """Read the chunk, carry out what holds it back (an outcome), or claim it with its screened batch."""
+    row = session.execute(select(Chunk, Job).join(Job, Job.id == Chunk.job_id).where(Chunk.id == chunk_id)).first()
+    if row is None:
+        return Outcome("skipped", detail="no such chunk")
+    chunk, job = row
+    if chunk.status != ChunkStatus.PENDING or job.status != JobStatus.RUNNING:
+        return Outcome("skipped", detail=f"chunk {chunk.status}, job {job.status}")
     provider = get_provider(job.provider)
     name, route = job.account, None  # the account this chunk goes through: the job's, or one its route picks
     if job.route is not None:
         route = routes_of(accounts).get(job.route)
-        with session_scope() as session:
-            if route is None:
-                pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: route {job.route!r} is not configured")
-                return Outcome("done", detail="route missing")
-            name, stopped = assign(session, job, chunk, route)
-            if name is None:
-                pause_job(session, job.id, every_account_paused(route.name, stopped))
-                return Outcome("done", detail="job paused: every account of its route is paused")
+        if route is None:
+            pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: route {job.route!r} is not configured")
+            return Outcome("done", detail="route missing")
+        name, stopped = assign(session, job, chunk, route)
+        if name is None:
+            pause_job(session, job.id, every_account_paused(route.name, stopped))
+            return Outcome("done", detail="job paused: every account of its route is paused")
     account = accounts.get(name)
     if account is None or provider is None:
-        with session_scope() as session:
-            pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: account {name!r} is not configured")
+        pause_job(session, job.id, f"{PauseReason.CREDENTIALS}: account {name!r} is not configured")
         return Outcome("done", detail="account missing")
-
-    now = utcnow()
-    if job.valid_until is not None and now >= job.valid_until:  # too late: expire what is left, send nothing
-        with session_scope() as session:
-            n = holds.expire_unsent(session, job.id, now, chunk_id=chunk_id)
-            finalize_jobs(session, [job.id])
-        return Outcome("done", detail=f"valid_until passed: {n} expired unsent")
-    if (hold := holds.window_hold_of(account, job.kind, job.total, now)) is not None:
-        with session_scope() as session:  # the chunk waits in the database; the sweeper releases the job
-            holds.wait_for_window(session, job.id, hold, chunk_id)
-        return Outcome("done", detail=f"held: {hold.waiting}")
-
-    if account.balance_per_recipient:
-        known = known_balance(account, max_age_s=settings.balance_fresh_s)
-        needed = Decimal(str(account.balance_per_recipient)) * (chunk.hi - chunk.lo)
-        if known is not None and known < needed:
-            why = f"{PauseReason.BALANCE}: last known balance {known} < {needed} needed for the next chunk"
-            with session_scope() as session:
-                if job.route is not None and chunk.ambiguous_at is None:  # nothing was sent: another account may
-                    return _fail_over(session, chunk, name, why)
-                pause_job(session, job.id, why)
-            return Outcome("done", detail="job paused: balance too low")
-
-    if account.rate_limit:
-        wait = take_token(name, account.rate_limit)
-        if wait > 0:
-            # the wait moves the chunk's due time, so the sweeper does not start a second chain meanwhile
-            wait = rate_limit_wait_s(wait, settings)
-            with session_scope() as session:
-                session.execute(update(Chunk).where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING)
-                                .values(next_attempt_at=utcnow() + timedelta(seconds=wait)))
-            return Outcome("retry", countdown=wait, detail="rate limit")
+    if (held := _held(session, chunk, job, account, name, settings)) is not None:
+        return held
 
     now = utcnow()
     request_id, request_id_at = chunk.request_id, chunk.request_id_at
@@ -119,55 +115,90 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
                 request_id = None  # every earlier try was refused: a new id is safe
         if request_id is None:  # one id for the chunk's life in the window: every retry reuses it
             request_id, request_id_at = uuid.uuid4().hex, now
-    ids: dict[str, int] = {}  # custom id → message id, for writing the answer without another query
+    ids: dict[str, int] = {}
     batch: list[Recipient] = []
     spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
-    request, not_built = None, None
-    # One transaction reads the batch, claims the chunk and screens the batch (suppression list, caps): a
-    # verification call waits on every round trip. A worker killed after the commit had, all but certainly,
-    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending. The claim
-    # comes before the screen, so a second delivery of the task that loses the claim counts no cap.
-    with session_scope() as session:
-        for mid, m, c, t in session.execute(
-                select(Message.id, Message.mobile, Message.custom_id, Message.content)
-                .where(Message.job_id == job.id, Message.seq >= chunk.lo, Message.seq < chunk.hi,
-                       Message.status == MessageStatus.QUEUED)
-                .order_by(Message.seq)):
-            batch.append(Recipient(mobile=m, custom_id=c, content=t))
-            ids[c] = mid
-        claimed = session.execute(
-            update(Chunk)
-            .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,
-                   Chunk.request_id.is_not_distinct_from(chunk.request_id))
-            .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=utcnow(),
-                    request_id=request_id, request_id_at=request_id_at)
-            .returning(Chunk.attempts, Chunk.ambiguous_at)
-        ).first()
-        if claimed is None:
-            return Outcome("skipped", detail="claimed by another worker")
-        attempts, ambiguous_at = claimed
-        if job.route is not None:  # each message records the account it is handed to
-            set_messages_status(session, job_id=job.id, lo=chunk.lo, hi=chunk.hi,
-                                from_statuses=[MessageStatus.QUEUED], account=name)
-        if forgotten:
-            _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
-                             "an earlier try may have been accepted and its request id has expired")
-            return Outcome("done", detail="request id expired after an ambiguous try: unknown")
-        if batch:
-            batch = holds.screen(session, account, job, batch, ids, now=now, scopes=route.accounts if route else (),
-                                 count_caps=attempts == 1 and chunk.parent_id is None)
-        if not batch:
-            _set_chunk(session, chunk_id, ChunkStatus.SENT)
-            finalize_jobs(session, [job.id])
-            return Outcome("done", detail="nothing left to send")
-        try:
-            request = provider.build_send(account, spec, batch, now, request_id=request_id)
-        except ProviderError as exc:
-            not_built = exc
-        except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
-            log.exception("chunk %s: building the request failed", chunk_id)
-            not_built = TransientError("BUILD_ERROR", type(exc).__name__)
+    for mid, m, c, t in session.execute(
+            select(Message.id, Message.mobile, Message.custom_id, Message.content)
+            .where(Message.job_id == job.id, Message.seq >= chunk.lo, Message.seq < chunk.hi,
+                   Message.status == MessageStatus.QUEUED)
+            .order_by(Message.seq)):
+        batch.append(Recipient(mobile=m, custom_id=c, content=t))
+        ids[c] = mid
+    claimed = session.execute(
+        update(Chunk)
+        .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,
+               Chunk.request_id.is_not_distinct_from(chunk.request_id))
+        .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=utcnow(),
+                request_id=request_id, request_id_at=request_id_at)
+        .returning(Chunk.attempts, Chunk.ambiguous_at)
+    ).first()
+    if claimed is None:
+        return Outcome("skipped", detail="claimed by another worker")
+    attempts, ambiguous_at = claimed
+    if job.route is not None:  # each message records the account it is handed to
+        set_messages_status(session, job_id=job.id, lo=chunk.lo, hi=chunk.hi,
+                            from_statuses=[MessageStatus.QUEUED], account=name)
+    if forgotten:
+        _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
+                         "an earlier try may have been accepted and its request id has expired")
+        return Outcome("done", detail="request id expired after an ambiguous try: unknown")
+    if batch:
+        batch = holds.screen(session, account, job, batch, ids, now=now, scopes=route.accounts if route else (),
+                             count_caps=attempts == 1 and chunk.parent_id is None)
+    if not batch:
+        _set_chunk(session, chunk_id, ChunkStatus.SENT)
+        finalize_jobs(session, [job.id])
+        return Outcome("done", detail="nothing left to send")
     tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None, account=name)
+    ready = Claimed(chunk, job, provider, account, spec, batch, ids, tries)
+    try:
+        return replace(ready, request=provider.build_send(account, spec, batch, now, request_id=request_id))
+    except ProviderError as exc:
+        return replace(ready, not_built=exc)
+    except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
+        log.exception("chunk %s: building the request failed", chunk_id)
+        return replace(ready, not_built=TransientError("BUILD_ERROR", type(exc).__name__))
+
+
+def _held(session: Session, chunk: Chunk, job: Job, account: Account, name: str,
+          settings: Settings) -> Outcome | None:
+    """What keeps the chunk from going out now (validity passed, send window closed, balance short, rate limit),
+    carried out in the database; None when nothing does."""
+    now = utcnow()
+    if job.valid_until is not None and now >= job.valid_until:  # too late: expire what is left, send nothing
+        n = holds.expire_unsent(session, job.id, now, chunk_id=chunk.id)
+        finalize_jobs(session, [job.id])
+        return Outcome("done", detail=f"valid_until passed: {n} expired unsent")
+    if (hold := holds.window_hold_of(account, job.kind, job.total, now)) is not None:
+        holds.wait_for_window(session, job.id, hold, chunk.id)  # the chunk waits; the sweeper releases the job
+        return Outcome("done", detail=f"held: {hold.waiting}")
+    if account.balance_per_recipient:
+        known = known_balance(account, max_age_s=settings.balance_fresh_s)
+        needed = Decimal(str(account.balance_per_recipient)) * (chunk.hi - chunk.lo)
+        if known is not None and known < needed:
+            why = f"{PauseReason.BALANCE}: last known balance {known} < {needed} needed for the next chunk"
+            if job.route is not None and chunk.ambiguous_at is None:  # nothing was sent: another account may
+                return _fail_over(session, chunk, name, why)
+            pause_job(session, job.id, why)
+            return Outcome("done", detail="job paused: balance too low")
+    if account.rate_limit:
+        wait = take_token(name, account.rate_limit)
+        if wait > 0:
+            # the wait moves the chunk's due time, so the sweeper does not start a second chain meanwhile
+            wait = rate_limit_wait_s(wait, settings)
+            session.execute(update(Chunk).where(Chunk.id == chunk.id, Chunk.status == ChunkStatus.PENDING)
+                            .values(next_attempt_at=utcnow() + timedelta(seconds=wait)))
+            return Outcome("retry", countdown=wait, detail="rate limit")
+    return None
+
+
+def _send(claimed: Claimed, settings: Settings) -> Outcome:
+    """The claimed chunk's one request, and what its answer (or its failure) leaves in the database."""
+    chunk, job, provider, batch, ids, tries = (claimed.chunk, claimed.job, claimed.provider, claimed.batch,
+                                               claimed.ids, claimed.tries)
+    chunk_id, name, account, spec, request, not_built = (chunk.id, tries.account, claimed.account, claimed.spec,
+                                                         claimed.request, claimed.not_built)
     if not_built is not None:
         return _on_error(not_built, chunk, job, batch, provider, tries, settings)
     try:

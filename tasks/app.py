@@ -15,12 +15,14 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     worker_init,
+    worker_process_init,
+    worker_ready,
 )
 from kombu import Queue as BrokerQueue
 
 from beat_schedule import build_schedule
 from models.statuses import Queue
-from msgrelay import logs
+from msgrelay import heap, logs
 from msgrelay.accounts import get_accounts
 from msgrelay.settings import get_settings
 from providers.errors import ConfigError
@@ -80,6 +82,17 @@ def refuse_bad_config(**_kwargs: object) -> None:
     except ConfigError as exc:  # also an unreadable or non-UTF-8 file
         problem = str(exc)
     _refuse(problem)
+
+
+@worker_ready.connect
+@worker_process_init.connect
+@beat_init.connect
+def freeze_start_up(**_kwargs: object) -> None:
+    """A worker (each prefork process too) and beat, once started: full collections skip what start-up built
+    (``msgrelay.heap``)."""
+    import tasks  # noqa: F401  every task module loaded first: what they import is start-up too
+
+    heap.freeze_after_start()
 
 
 @after_setup_logger.connect

@@ -24,12 +24,12 @@ Vendors add their own: Emay's /_sim/push (``emay.push``), ihuyi's /_sim/ihuyi/* 
 """
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-import time
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
@@ -166,8 +166,22 @@ def create_app(config: SimConfig) -> FastAPI:
     return app
 
 
+def freeze_survivors(phase: str, info: dict) -> None:
+    """gc callback: after a generation-1 collection, what it promoted to the oldest generation is frozen.
+
+    The simulator keeps a record of every request it accepted (to count duplicates), and a full collection over
+    a million of them took 90–200 ms every ten seconds in a 1,000,000-recipient run, during which no request was
+    read: those pauses were the slowest verification calls. Frozen objects are still freed by reference
+    counting; only garbage cycles among them are kept, which a simulator can afford."""
+    if phase == "stop" and info.get("generation") == 1:
+        gc.freeze()
+
+
 def serve(config: SimConfig, *, host: str = "127.0.0.1", port: int = 18080) -> None:
     """Run the simulator until interrupted (blocking; access log off)."""
+    gc.collect()
+    gc.freeze()  # start-up's objects: never scanned again
+    gc.callbacks.append(freeze_survivors)
     # a keep-alive longer than clients' idle gaps, so a pooled connection is rarely closed under a request
     uvicorn.run(
         create_app(config), host=host, port=port, access_log=False, log_level="warning", timeout_keep_alive=65
