@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -12,8 +12,8 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from models import Chunk, Job, Message, session_scope, utcnow
-from models.bulk import MESSAGE_COLUMNS_STATED, insert_messages
+from models import Chunk, Job, Message, is_sqlite, session_scope, utcnow
+from models.bulk import MESSAGE_COLUMNS, MESSAGE_COLUMNS_STATED, insert_job_at_once, insert_messages
 from msgrelay.accounts import Account, routes_of
 from msgrelay.routes.config import Route
 from msgrelay.content_check import precheck_content
@@ -237,17 +237,34 @@ def precheck(job: Prepared) -> None:
 
 
 def new_job(session: Session, job: Prepared, *, now: datetime, total: int, chunks: int = 0) -> Job:
-    """The job's row (flushed, so it has its id and uid); held `queued` until due unless the provider schedules
-    by itself (a send time in the request)."""
-    row = Job(uid=secrets.token_hex(8), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
+    """The job's row (flushed, so it has its id and uid)."""
+    row = job_row(session, job, now=now, total=total, chunks=chunks)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def write_at_once(session: Session, job: Prepared, people: Sequence[Recipient], *, now: datetime) -> tuple[Job, list[int]]:
+    """PostgreSQL, a job of one chunk (every verification call): its row, chunk and messages in one statement.
+    The row returned carries the id it was given; it is not in the session (nothing more is written for it)."""
+    row = job_row(session, job, now=now, total=len(people), chunks=1)
+    hold = hold_at_submit(row, job, now)
+    rows, columns, row.suppressed = recipient_rows(session, row, job, people, start=0, now=now)
+    chunk = {"lo": 0, "hi": len(people), "status": ChunkStatus.PENDING, "attempts": 0,
+             "next_attempt_at": (hold and hold.until) or now, "updated_at": now}
+    row.id, chunk_id = insert_job_at_once(session, row, chunk, columns[1:], [r[1:] for r in rows])
+    return row, [chunk_id]
+
+
+def job_row(session: Session, job: Prepared, *, now: datetime, total: int, chunks: int) -> Job:
+    """The job's row, not yet written; held `queued` until due unless the provider schedules by itself (a send
+    time in the request)."""
+    return Job(uid=secrets.token_hex(8), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
               status=JobStatus.RUNNING if is_due(job, now) else JobStatus.QUEUED, content=job.spec.content,
               options=dict(job.spec.options), total=total, chunks=chunks, idempotency_key=job.idempotency_key,
               send_at=job.spec.send_at, created_at=now, updated_at=now, valid_until=job.valid_until,
               route=job.route.name if job.route else None,
               webhook_receiver_id=receiver_id(session, job.webhook_url) if job.webhook_url else None)
-    session.add(row)
-    session.flush()
-    return row
 
 
 def is_due(job: Prepared, now: datetime) -> bool:
@@ -304,11 +321,14 @@ def submit_job(
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
             batch = job.max_batch()
-            row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))
             _check_custom_ids(session, people)
-            hold = hold_at_submit(row, job, now)
-            chunk_ids = add_chunks(session, row, seqs=len(people), batch=batch, now=now, due=hold and hold.until)
-            row.suppressed = insert_recipients(session, row, job, people, start=0, now=now)
+            if 0 < len(people) <= batch and not is_sqlite(session.get_bind()):
+                row, chunk_ids = write_at_once(session, job, people, now=now)
+            else:
+                row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))
+                hold = hold_at_submit(row, job, now)
+                chunk_ids = add_chunks(session, row, seqs=len(people), batch=batch, now=now, due=hold and hold.until)
+                row.suppressed = insert_recipients(session, row, job, people, start=0, now=now)
     except IntegrityError:
         # Two producers raced with one idempotency key: the other one won; answer with its job.
         if idempotency_key:
@@ -331,23 +351,29 @@ def hold_at_submit(row: Job, job: Prepared, now: datetime) -> Hold | None:
 
 def insert_recipients(session: Session, row: Job, job: Prepared, people: Sequence[Recipient], *, start: int,
                       now: datetime, lookup: Lookup | None = None) -> int:
-    """Write the message rows of `people` (seqs from `start`): a recipient on the suppression list is written
-    `rejected` (SUPPRESSED) at once (a verification call is never suppressed); returns how many were. A submit
-    in batches passes one `lookup` for all of them."""
+    """Write the message rows of `people` (seqs from `start`); returns how many were suppressed. A submit in
+    batches passes one `lookup` for all of them."""
+    rows, columns, suppressed = recipient_rows(session, row, job, people, start=start, now=now, lookup=lookup)
+    insert_messages(session, rows, columns)
+    return suppressed
+
+
+def recipient_rows(session: Session, row: Job, job: Prepared, people: Sequence[Recipient], *, start: int,
+                   now: datetime, lookup: Lookup | None = None) -> tuple[Iterable[tuple], Sequence[str], int]:
+    """The message rows of `people` (seqs from `start`), their columns and how many are suppressed: a recipient
+    on the suppression list is written `rejected` (SUPPRESSED) at once (a verification call is never
+    suppressed). Rows are made as they are read (a batch of a streamed million is never held twice)."""
     hit: set[str] = set()
     if job.spec.kind not in UNSUPPRESSED_KINDS:
         keys = [mobile_key(r.mobile) for r in people]
         hit = (lookup or Lookup(session, job.scopes())).hits(keys)
     if not hit:
-        insert_messages(session, ((row.id, start + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{start + i}",
-                                   MessageStatus.QUEUED, now) for i, r in enumerate(people)))
-        return 0
-    insert_messages(session, (
-        (row.id, start + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{start + i}", *(
-            (MessageStatus.REJECTED, now, HeldBack.SUPPRESSED.value, "on the suppression list") if key in hit
-            else (MessageStatus.QUEUED, now, None, None)))
-        for i, (r, key) in enumerate(zip(people, keys))), MESSAGE_COLUMNS_STATED)
-    return sum(1 for key in keys if key in hit)
+        return ((row.id, start + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{start + i}",
+                 MessageStatus.QUEUED, now) for i, r in enumerate(people)), MESSAGE_COLUMNS, 0
+    return ((row.id, start + i, r.mobile, r.content, r.custom_id or f"{row.uid}-{start + i}", *(
+        (MessageStatus.REJECTED, now, HeldBack.SUPPRESSED.value, "on the suppression list") if key in hit
+        else (MessageStatus.QUEUED, now, None, None)))
+        for i, (r, key) in enumerate(zip(people, keys))), MESSAGE_COLUMNS_STATED, sum(1 for key in keys if key in hit)
 
 
 def _by_key(session: Session, key: str) -> Job | None:

@@ -155,3 +155,47 @@ def test_the_token_bucket_holds_its_rate_across_threads():
     # then: at most one second's burst plus the rate over the time between the first and the last grant
     granted.sort()
     assert 20 <= len(granted) <= 20 + 20 * (granted[-1] - granted[0]) + 1
+
+
+#: (kind, recipients, suppressed among them, chunks): one batch or less is one statement on PostgreSQL
+SMALL_AND_NOT = [("vfcode", 1, 0, 1), ("notify", 3, 1, 1), ("notify", 500, 0, 1), ("notify", 501, 1, 2)]
+
+
+@pytest.mark.parametrize(("kind", "n", "suppressed", "chunks"), SMALL_AND_NOT,
+                         ids=[f"{k}-{n}" for k, n, _, _ in SMALL_AND_NOT])
+def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, kind, n, suppressed, chunks):
+    from sqlalchemy import event
+
+    from models import get_engine, session_scope
+    from models.counts import job_counts
+    from msgrelay.policy import suppressions
+
+    people = mobiles(n)
+    for mobile in people[1:1 + suppressed]:
+        suppressions.add(accounts, mobile, scope="voice", reason="test")
+    seen: list[str] = []
+    engine = get_engine(None)  # the engine session_scope() uses
+    listen = lambda *args: seen.append(args[2])  # (conn, cursor, statement, …)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        done, published = submit(accounts, "voice", kind, people, content="123456" if kind == "vfcode" else "通知")
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    # then the job, its chunks and its messages are as the batched path writes them, on either database
+    job = rows(Job, id=done.id)[0]
+    assert (job.total, job.chunks, job.suppressed, job.status) == (n, chunks, suppressed, JobStatus.RUNNING)
+    assert [(c.lo, c.hi, c.status) for c in rows(Chunk, job_id=job.id)] == [
+        (lo, min(lo + 500, n), ChunkStatus.PENDING) for lo in range(0, n, 500)]
+    assert len(published) == chunks
+    messages = rows(Message, job_id=job.id)
+    assert [(m.seq, m.mobile, m.custom_id) for m in messages] == [
+        (i, p, f"{job.uid}-{i}") for i, p in enumerate(people)]
+    assert [m.provider_state for m in messages if m.status == MessageStatus.REJECTED] == ["SUPPRESSED"] * suppressed
+    with session_scope() as session:  # the counters' triggers ran for the one statement too
+        counts = job_counts(session, job.id)
+    assert (counts[MessageStatus.QUEUED], counts[MessageStatus.REJECTED]) == (n - suppressed, suppressed)
+    writes = [s for s in seen if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+    if engine.dialect.name == "postgresql" and chunks == 1:
+        assert len(writes) == 1 and writes[0].lstrip().startswith("WITH made AS")
+    else:
+        assert not any(s.lstrip().startswith("WITH made AS") for s in writes)

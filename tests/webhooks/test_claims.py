@@ -131,11 +131,11 @@ def test_the_upgrade_keeps_claimed_events_claimed_and_the_rest_waiting(database,
 
     from models.migrate import alembic_config, upgrade
     receiver_id, job_id, mids = own_receiver_job(5, receiver.url)
+    # the events and a cursor past them in one transaction: a running webhooks worker never sees them unclaimed
     with session_scope() as session:
         session.execute(update(Message).where(Message.job_id == job_id).values(status=M.SUBMITTED))
         ids = list(session.scalars(select(WebhookEvent.id).where(WebhookEvent.job_id == job_id)
                                    .order_by(WebhookEvent.id)))
-    with session_scope() as session:  # nothing else of this receiver's is claimed
         session.execute(text("UPDATE webhook_receiver SET cursor_id = :i WHERE id = :r"), {"i": ids[-1], "r": receiver_id})
     retried_on_deadlock(lambda: command.downgrade(alembic_config(database), "0006"))
     try:
