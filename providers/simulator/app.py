@@ -183,6 +183,9 @@ def serve(config: SimConfig, *, host: str = "127.0.0.1", port: int = 18080) -> N
     gc.freeze()  # start-up's objects: never scanned again
     gc.callbacks.append(freeze_survivors)
     # a keep-alive longer than clients' idle gaps, so a pooled connection is rarely closed under a request
+    # h11 on asyncio's own loop, whatever else is installed: the reset fault reaches into the transport's socket,
+    # which uvloop hands out as a new socket object that fails once the client has gone
     uvicorn.run(
-        create_app(config), host=host, port=port, access_log=False, log_level="warning", timeout_keep_alive=65
+        create_app(config), host=host, port=port, access_log=False, log_level="warning", timeout_keep_alive=65,
+        loop="asyncio", http="h11",
     )

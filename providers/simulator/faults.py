@@ -100,7 +100,10 @@ async def reset_connection(request: Request) -> None:
     transport = getattr(cycle, "transport", None)
     if transport is None:
         raise RuntimeError("reset_after_accept needs the simulator served by uvicorn: no transport to reset")
-    sock = transport.get_extra_info("socket")
+    try:
+        sock = transport.get_extra_info("socket")
+    except (OSError, ValueError):  # the client has gone already: nothing left to reset
+        sock = None
     if sock is not None:  # linger 0: closing sends RST instead of FIN, and drops anything unsent
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
