@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from msgrelay.cli.processes import free_port
-from msgrelay.cli.priority import QUEUE_NICE
+from msgrelay.cli.priority import QUEUE_NICE, session_niceness
 
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
 CHILDREN_GONE_S = 10
@@ -175,14 +175,7 @@ def _niceness(pid: int) -> set[int]:
     return found
 
 
-AUTOGROUPS = Path("/proc/self/autogroup").exists()  # a kernel built with them: CPU shared between sessions first
-
-
-def _session_niceness(pid: int) -> int | None:
-    """The niceness of a process's session (its autogroup), where the kernel has them."""
-    if not AUTOGROUPS:
-        return None
-    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])  # "/autogroup-42 nice 10"
+AUTOGROUPS = session_niceness() is not None  # CPU shared between sessions first (no container's cgroup deciding)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
@@ -195,7 +188,7 @@ def test_up_stops_every_child_on(sig, cli, tmp_path):
     workers = {pid: re.search(r"worker --queues (\w+) ", cmd)[1] for pid, cmd in started.items()
                if "worker --queues" in cmd}
     assert {queue: _niceness(pid) for pid, queue in workers.items()} == {q: {QUEUE_NICE[q]} for q in workers.values()}
-    assert {queue: _session_niceness(pid) for pid, queue in workers.items()} == {
+    assert {queue: session_niceness(pid) for pid, queue in workers.items()} == {
         q: QUEUE_NICE[q] if AUTOGROUPS else None for q in workers.values()}
     # when
     sent_at = time.monotonic()

@@ -11,7 +11,17 @@ from models.statuses import Queue
 #: reports below the otp worker and the API, webhook deliveries below those (events catch up when the load drops)
 QUEUE_NICE: dict[str, int] = {Queue.OTP: 0, Queue.BULK: 10, Queue.POLL: 10, Queue.WEBHOOKS: 19}
 
-AUTOGROUP = Path("/proc/self/autogroup")
+
+def session_niceness(pid: int | str = "self") -> int | None:
+    """The niceness of a process's session (its autogroup); None where autogroups don't apply.
+
+    The file reads "/autogroup-42 nice 10"; it is missing on a kernel without autogroups and empty for a process
+    whose CPU share a cgroup decides (a container, a systemd slice with CPU weights)."""
+    try:
+        fields = Path(f"/proc/{pid}/autogroup").read_text().split()
+    except OSError:
+        return None
+    return int(fields[-1]) if fields else None
 
 
 def nice_argv(queue: str) -> list[str]:
@@ -30,10 +40,10 @@ def lower_priority(nice: int) -> str:
     A worker sharing a terminal's session leaves that alone, since it would slow the shell and its other jobs;
     in a container, the CPU weight (`cpu_shares` in compose) is what orders the containers."""
     os.nice(nice)
-    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
+    if os.getsid(0) != os.getpid() or session_niceness() is None:
         return f"niceness {nice}"
     try:
-        AUTOGROUP.write_text(str(nice))
+        Path("/proc/self/autogroup").write_text(str(nice))
     except OSError as exc:  # a kernel that refuses: the process's own niceness still holds
         return f"niceness {nice} (its session's: not set, {exc.strerror})"
     return f"niceness {nice}, its session's too"
