@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from msgrelay.cli.processes import free_port
 from msgrelay.cli.priority import QUEUE_NICE, session_niceness
+from msgrelay.cli.processes import free_port
 
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
 CHILDREN_GONE_S = 10
