@@ -39,7 +39,7 @@ WITH r AS MATERIALIZED (
         SELECT 1 FROM webhook_delivery f WHERE f.receiver_id = w.id AND f.status = :failing)
     FOR UPDATE
 ), picked AS MATERIALIZED (
-    SELECT e.xid, e.id FROM webhook_event e  -- the cursor as subqueries: an index range, not a join filter
+    SELECT e.* FROM webhook_event e  -- the cursor as subqueries: an index range, not a join filter
     WHERE e.receiver_id = :r AND (e.xid, e.id) > ((SELECT cursor_xid FROM r), (SELECT cursor_id FROM r))
       AND e.xid < {_HORIZON_PG}
     ORDER BY e.xid, e.id LIMIT :n
@@ -53,9 +53,14 @@ WITH r AS MATERIALIZED (
 ), moved AS (
     UPDATE webhook_receiver w SET cursor_xid = edge.xid, cursor_id = edge.id FROM edge WHERE w.id = :r
 )
-SELECT made.id, x.* FROM made, ({events.rows_sql(False, "(SELECT ev.* FROM picked p JOIN webhook_event ev ON ev.id = p.id)")}) x
+SELECT made.id, x.* FROM made, ({events.rows_sql(False, "picked")}) x
 ORDER BY x.xid, x.id
 """
+#: PostgreSQL: a claim walks the receiver's index in (xid, id) order and stops after `n` events, however many wait.
+#: Planned from estimates (an outbox a job has just grown has no statistics yet) it was a bitmap scan of every
+#: unclaimed event and a sort: a claim took 23 ms behind 100,000 waiting events and 75 ms behind 400,000, against
+#: 3.4 ms in index order; a receiver back from an outage paid that for every 500 events of its backlog.
+_IN_INDEX_ORDER, _AS_PLANNED = "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_bitmapscan TO DEFAULT"
 #: SQLite: the last event to take after the cursor, and how many
 _EDGE_SQLITE = ("SELECT xid, id, count(*) OVER () FROM (SELECT xid, id FROM webhook_event WHERE receiver_id = :r "
                 "AND (xid, id) > (:xid, :id) ORDER BY xid, id LIMIT :n) picked ORDER BY xid DESC, id DESC LIMIT 1")
@@ -183,9 +188,11 @@ def claim_new(session: Session, receiver_id: int, batch: int, now: datetime) -> 
     deliveries is failing; None: nothing to claim."""
     if is_sqlite(session.get_bind()):
         return _claim_new_sqlite(session, receiver_id, batch, now)
+    session.execute(text(_IN_INDEX_ORDER))
     rows = session.execute(text(_CLAIM_NEW_PG), {"r": receiver_id, "n": batch, "now": now,
                                                  "sending": DeliveryStatus.SENDING,
                                                  "failing": DeliveryStatus.FAILING}).all()
+    session.execute(text(_AS_PLANNED))
     return (rows[0][0], events.body_of_rows(row[1:] for row in rows)) if rows else None
 
 

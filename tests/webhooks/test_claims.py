@@ -154,3 +154,32 @@ def test_the_upgrade_keeps_claimed_events_claimed_and_the_rest_waiting(database,
     claim_all(receiver_id)
     assert sum(delivered_ids(receiver_id)[1:], []) == [events.event_id(i) for i in ids[3:]]
 
+
+
+def test_a_claim_reads_only_the_events_it_takes_however_many_wait(database, receiver):
+    """A claim walks the receiver's index in order and stops after a batch. Planned from estimates (an outbox just
+    grown, no statistics yet) it read every waiting event and sorted them: its cost grew with the backlog."""
+    if database.startswith("sqlite"):
+        pytest.skip("SQLite reads the index in order by itself")
+    receiver_id, job_id, _ = own_receiver_job(1, receiver.url)
+    with session_scope() as session:  # a backlog of job events (cheap to make), committed: claimable
+        session.execute(text("INSERT INTO webhook_event (receiver_id, job_id, type, status, created_at) "
+                             "SELECT :r, :j, 'job.resumed', 'running', now() FROM generate_series(1, 100000)"),
+                        {"r": receiver_id, "j": job_id})
+    read = ("SELECT pg_stat_get_xact_tuples_returned('ix_webhook_event_receiver_order'::regclass) "
+            "+ pg_stat_get_xact_tuples_returned('webhook_event'::regclass)")  # this transaction's, index and scans
+    with session_scope() as session:
+        waiting = session.scalar(text(
+            "SELECT count(*) FROM webhook_event e JOIN webhook_receiver w ON w.id = e.receiver_id "
+            "WHERE w.id = :r AND (e.xid, e.id) > (w.cursor_xid, w.cursor_id)"), {"r": receiver_id})
+        before = session.scalar(text(read))
+        claimed = deliver.claim_new(session, receiver_id, 500, utcnow())
+        entries = session.scalar(text(read)) - before
+        # the rest claimed at once (the session's stack worker would otherwise deliver it)
+        session.execute(text("UPDATE webhook_receiver SET (cursor_xid, cursor_id) = (SELECT xid, id FROM webhook_event "
+                             "WHERE receiver_id = :r ORDER BY xid DESC, id DESC LIMIT 1) WHERE id = :r"),
+                        {"r": receiver_id})
+    # (that worker may have claimed part of the backlog first: what is left still dwarfs a batch)
+    assert waiting > 50_000 and claimed is not None
+    assert len(orjson.loads(claimed[1])["events"]) == 500
+    assert entries <= 1_000, f"read {entries:,} events and index entries of {waiting:,} waiting to claim 500"
