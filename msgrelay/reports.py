@@ -133,7 +133,9 @@ def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, acc
     else:
         query = query.where(RawReport.account == account, RawReport.received_at > utcnow() - REMATCH_WINDOW)
     by_account: dict[str, list[Row]] = defaultdict(list)
-    for raw in session.execute(query.order_by(RawReport.id).limit(20_000)).all():
+    # in received order, the partial index's: ordered by id, a generic plan (psycopg prepares a statement run five
+    # times) walked the primary key through every matched report to find none, 393 ms at 1,000,000 reports
+    for raw in session.execute(query.order_by(RawReport.received_at, RawReport.id).limit(20_000)).all():
         by_account[raw.account].append(raw)
     matched = []
     for acct, raws in by_account.items():
