@@ -322,7 +322,7 @@ def run(n: int = 100_000, *, fault_s: float = 60.0, settle_s: float = 900.0, see
     per_kind = max(1, -(-n // len(KINDS) // BATCH))
     stack = Stack(workdir, db_url, batch=BATCH, rate=round(max(0.5, per_kind / (0.8 * fault_s)), 2))
     started = time.monotonic()
-    try:
+    with stack.sup:  # a stop signal (Ctrl-C, SIGTERM) stops the run's processes too, as `msgrelay up` does
         stack.start()
         salt = rng.randrange(100)
         jobs: dict[str, tuple[int, list[str]]] = {}
@@ -353,8 +353,6 @@ def run(n: int = 100_000, *, fault_s: float = 60.0, settle_s: float = 900.0, see
                              f"{sum(stats['refused'].values())}, duplicates it saw {stats['duplicates']}")
         result.wall_s = time.monotonic() - started
         return result
-    finally:
-        stack.sup.stop_all()
 
 
 def main() -> None:

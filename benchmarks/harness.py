@@ -92,8 +92,7 @@ def database_url(workdir: Path) -> str:
 def bench_env(*, with_simulator: bool = True, report_delay_s: float = 1.0):
     """Set MSGRELAY_* for a fresh database, embedded Redis and (optionally) the simulator; yields (sup, env, sim_url)."""
     workdir = Path(tempfile.mkdtemp(prefix="msgrelay-bench-"))
-    sup = Supervisor(workdir / "logs")
-    try:
+    with Supervisor(workdir / "logs") as sup:  # a stop signal (Ctrl-C, SIGTERM) stops every child too
         sim_port = free_port()
         sim_url = f"http://127.0.0.1:{sim_port}"
         (workdir / "accounts.toml").write_text(ACCOUNTS.format(sim=sim_url))
@@ -111,8 +110,6 @@ def bench_env(*, with_simulator: bool = True, report_delay_s: float = 1.0):
                                                  str(report_delay_s)), dict(os.environ))
             wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="simulator")
         yield sup, dict(os.environ), sim_url
-    finally:
-        sup.stop_all()
 
 
 def _reset_schema(url: str) -> None:

@@ -25,6 +25,7 @@ from msgrelay.cli.processes import free_port
 
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
 CHILDREN_GONE_S = 10
+REPO = Path(__file__).resolve().parents[1]
 MARK = "MSGRELAY_SIGNAL_TEST_MARK"  # no setting: only inherited, so that descendants can be found
 UP_ROLES = ("redis-server", "worker --queues otp ", "worker --queues bulk ", "worker --queues poll ",
             "worker --queues webhooks ", "cli beat ", "cli api ", "cli flower ")
@@ -143,13 +144,14 @@ def cli(tmp_path: Path) -> Iterator[Callable[..., Run]]:
     (tmp_path / "accounts.toml").write_text('[accounts.voice]\nprovider = "emay_voice"\n'
                                             'base_url = "http://127.0.0.1:9"\napp_id = "A"\nsecret_key = "k"\n')
 
-    def start(*args: str) -> Run:
+    def start(*args: str, module: str = "msgrelay.cli") -> Run:
         mark = uuid.uuid4().hex
         env = {k: v for k, v in os.environ.items() if not k.startswith("MSGRELAY_")}
         env.update({"COLUMNS": "160", MARK: mark, "MSGRELAY_DATABASE_URL": f"sqlite:///{tmp_path / 'up.db'}",
                     "MSGRELAY_ACCOUNTS_FILE": str(tmp_path / "accounts.toml")})
         # its own session: the kill below takes its group without touching pytest's
-        proc = subprocess.Popen([sys.executable, "-m", "msgrelay.cli", *args], env=env, cwd=tmp_path, text=True,
+        cwd = tmp_path if module.startswith("msgrelay.") else REPO  # the benchmarks are not installed: run in place
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=cwd, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         runs.append(Run(proc, mark))
         return runs[-1]
@@ -237,6 +239,23 @@ def test_demo_stops_every_child_on_sigterm_while_sending(cli, tmp_path):
     # then
     rest = run.assert_stops_everything(sent_at)
     assert "SIGTERM: stopping" in rest
+
+
+def test_a_benchmark_stopped_by_sigterm_leaves_nothing_running(cli):
+    """A benchmark's (and the chaos run's) stack stops with it: left running, its workers would take the chunks
+    of the next run's recreated database and send them to a simulator that no longer counts them."""
+    # given a benchmark with its stack started
+    run = cli("50000", module="benchmarks.bench_send")
+    run.stack_complete(("redis-server", "cli simulate", "cli api ", "worker --queues otp ", "worker --queues bulk ",
+                        "worker --queues poll ", "cli beat "))
+    # when
+    sent_at = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    # then it exits and nothing it started is left
+    run.proc.communicate(timeout=PARENT_EXIT_S)
+    assert _poll(lambda: not run.left(), timeout_s=CHILDREN_GONE_S), \
+        "left running after the benchmark exited:\n" + "\n".join(run.left().values())
+    print(f"nothing left {time.monotonic() - sent_at:.1f}s after the signal")
 
 
 def test_a_stop_signal_swallowed_inside_a_finalizer_is_raised_again_by_the_wait_loop(tmp_path):
