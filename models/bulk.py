@@ -133,7 +133,7 @@ def insert_job_at_once(session: Session, job: Job, chunk: dict[str, Any], column
     made = (insert(jobs).values({c.name: getattr(job, c.name) for c in jobs.columns if c.name != "id"})
             .returning(jobs.c.id).cte("made"))
     part = (insert(chunks).from_select(["job_id", *chunk], select(made.c.id, *(
-        _typed(chunks, name, value) for name, value in chunk.items())))
+        literal(value, chunks.c[name].type) for name, value in chunk.items())))
             .returning(chunks.c.id).cte("part"))
     given = values(*(column(name, messages.c[name].type) for name in columns), name="given").data(list(rows))
     each = (insert(messages).from_select(["job_id", *columns], select(made.c.id, *given.c)
@@ -141,11 +141,6 @@ def insert_job_at_once(session: Session, job: Job, chunk: dict[str, Any], column
     job_id, chunk_id = session.execute(select(made.c.id, part.c.id).select_from(made.join(part, true()))
                                        .add_cte(each)).one()
     return job_id, chunk_id
-
-
-def _typed(table: Table, name: str, value: Any) -> Any:
-    """A value bound as `table`'s column `name` is typed."""
-    return literal(value, table.c[name].type)
 
 
 def _array_type(session: Session, table: Table, column: str) -> str:
