@@ -74,7 +74,9 @@ def test_a_message_status_change_is_one_event(before, after, event):
     job_id, (mid,) = new_job(statuses=(before,))
     first = [e.id for e in job_events(job_id)]
     set_message(mid, after, provider_state="ST", provider_desc="the provider's words")
-    made = [e for e in job_events(job_id) if e.id not in first]
+    # the message's events only: a job whose one message is already final may be finalized meanwhile by the
+    # session's running sweeper (a `job.done` of its own, which the job-event tests cover)
+    made = [e for e in job_events(job_id) if e.id not in first and e.message_id is not None]
     if event is None:
         assert made == []
     else:
@@ -85,7 +87,9 @@ def test_a_message_status_change_is_one_event(before, after, event):
 @pytest.mark.parametrize(("status", "event"), [(s, f"message.{s}") for s in M if s != M.QUEUED] + [(M.QUEUED, None)])
 def test_a_message_inserted_in_a_status_is_an_event_unless_queued(status, event):
     job_id, (mid,) = new_job(statuses=(status,))
-    assert [(e.type, e.message_id) for e in job_events(job_id)] == ([(event, mid)] if event else [])
+    # (the message's events only: the session's sweeper may finalize a job whose one message is final)
+    assert [(e.type, e.message_id) for e in job_events(job_id) if e.message_id is not None] == (
+        [(event, mid)] if event else [])
 
 
 J = JobStatus
