@@ -15,8 +15,9 @@ QUEUE_NICE: dict[str, int] = {Queue.OTP: 0, Queue.BULK: 10, Queue.POLL: 10, Queu
 def session_niceness(pid: int | str = "self") -> int | None:
     """The niceness of a process's session (its autogroup); None where autogroups don't apply.
 
-    The file reads "/autogroup-42 nice 10"; it is missing on a kernel without autogroups and empty for a process
-    whose CPU share a cgroup decides (a container, a systemd slice with CPU weights)."""
+    The file reads "/autogroup-42 nice 10"; it is missing on a kernel without autogroups and empty for a process of
+    the root autogroup (init's session: a container's first process, and what it starts without a session of its
+    own). Every process that starts a session (setsid) gets an autogroup of its own."""
     try:
         fields = Path(f"/proc/{pid}/autogroup").read_text().split()
     except OSError:
