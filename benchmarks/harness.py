@@ -50,14 +50,15 @@ def group_rss_mb(pgid: int, field: str = "VmRSS") -> float:
 
 def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
     """CPU time (user + system) used so far by the processes of a process group, or by every process whose
-    command is `command` (`postgres`: the server and its backends), from /proc."""
+    command is `command` (`postgres`: the server and its backends), from /proc. Children that have exited count
+    too, through their parent's (a backend of a connection the pool closed, through the postmaster's)."""
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
             name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
             if (pgid is not None and int(fields[2]) == pgid) or (command is not None and name == command):
-                ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat: utime, stime
+                ticks += sum(map(int, fields[11:15]))  # fields 14–17 of stat: utime, stime, cutime, cstime
         except (OSError, ValueError, IndexError):  # gone meanwhile
             continue
     return ticks / os.sysconf("SC_CLK_TCK")
