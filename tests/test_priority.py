@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from msgrelay.cli.priority import session_niceness
+from msgrelay.cli.priority import AUTOGROUPS, session_niceness
 
-AUTOGROUPS = Path("/proc/self/autogroup").exists()  # a kernel that shares the CPU between sessions first
 SHOW = ("import os; from msgrelay.cli.priority import lower_priority, session_niceness; before = session_niceness(); "
         "said = lower_priority(7); print(before, '|', said, '|', os.getpriority(os.PRIO_PROCESS, 0), '|', "
         "session_niceness())")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from msgrelay.cli.priority import QUEUE_NICE, session_niceness
+from msgrelay.cli.priority import AUTOGROUPS, QUEUE_NICE, session_niceness
 from msgrelay.cli.processes import free_port
 
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
@@ -177,7 +177,6 @@ def _niceness(pid: int) -> set[int]:
     return found
 
 
-AUTOGROUPS = Path("/proc/self/autogroup").exists()  # a kernel that shares the CPU between sessions first
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)

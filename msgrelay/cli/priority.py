@@ -10,10 +10,12 @@ from models.statuses import Queue
 #: how far each queue's worker steps back (docker-compose.yml gives the same order as `cpu_shares`): sends and
 #: reports below the otp worker and the API, webhook deliveries below those (events catch up when the load drops)
 QUEUE_NICE: dict[str, int] = {Queue.OTP: 0, Queue.BULK: 10, Queue.POLL: 10, Queue.WEBHOOKS: 19}
+#: a kernel that shares the CPU between sessions (autogroups) first; then every new session has an autogroup
+AUTOGROUPS = Path("/proc/self/autogroup").exists()
 
 
 def session_niceness(pid: int | str = "self") -> int | None:
-    """The niceness of a process's session (its autogroup); None where autogroups don't apply.
+    """The niceness of a process's session (its autogroup); None without autogroups or in the root one.
 
     The file reads "/autogroup-42 nice 10"; it is missing on a kernel without autogroups and empty for a process of
     the root autogroup (init's session: a container's first process, and what it starts without a session of its
@@ -41,7 +43,7 @@ def lower_priority(nice: int) -> str:
     A worker sharing a terminal's session leaves that alone, since it would slow the shell and its other jobs;
     in a container, the CPU weight (`cpu_shares` in compose) is what orders the containers."""
     os.nice(nice)
-    if os.getsid(0) != os.getpid() or session_niceness() is None:
+    if os.getsid(0) != os.getpid() or not AUTOGROUPS:
         return f"niceness {nice}"
     try:
         Path("/proc/self/autogroup").write_text(str(nice))
