@@ -165,6 +165,7 @@ SMALL_AND_NOT = [("vfcode", 1, 0, 1), ("notify", 3, 1, 1), ("notify", 500, 0, 1)
                          ids=[f"{k}-{n}" for k, n, _, _ in SMALL_AND_NOT])
 def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, kind, n, suppressed, chunks):
     from sqlalchemy import event
+    from sqlalchemy.engine.interfaces import CacheStats
 
     from models import get_engine, session_scope
     from models.counts import job_counts
@@ -174,11 +175,19 @@ def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, 
     for mobile in people[1:1 + suppressed]:
         suppressions.add(accounts, mobile, scope="voice", reason="test")
     seen: list[str] = []
+    cached: list[bool] = []  # per WITH statement: whether its compiled form came from the engine's cache
     engine = get_engine(None)  # the engine session_scope() uses
-    listen = lambda *args: seen.append(args[2])  # (conn, cursor, statement, …)
+
+    def listen(_conn, _cursor, statement, _params, context, _many) -> None:
+        seen.append(statement)
+        if statement.lstrip().startswith("WITH made AS"):
+            cached.append(context.cache_hit is CacheStats.CACHE_HIT)
+
     event.listen(engine, "before_cursor_execute", listen)
     try:
         done, published = submit(accounts, "voice", kind, people, content="123456" if kind == "vfcode" else "通知")
+        # the same shape once more, other recipients: the statement is compiled once
+        submit(accounts, "voice", kind, mobiles(n), content="654321" if kind == "vfcode" else "通知")
     finally:
         event.remove(engine, "before_cursor_execute", listen)
     # then the job, its chunks and its messages are as the batched path writes them, on either database
@@ -196,6 +205,7 @@ def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, 
     assert (counts[MessageStatus.QUEUED], counts[MessageStatus.REJECTED]) == (n - suppressed, suppressed)
     writes = [s for s in seen if s.lstrip().upper().startswith(("INSERT", "WITH"))]
     if engine.dialect.name == "postgresql" and chunks == 1:
-        assert len(writes) == 1 and writes[0].lstrip().startswith("WITH made AS")
+        assert len(writes) == 2 and all(w.lstrip().startswith("WITH made AS") for w in writes)
+        assert cached[1], "the second job of one batch compiled its statement again"
     else:
         assert not any(s.lstrip().startswith("WITH made AS") for s in writes)
