@@ -17,8 +17,11 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import (
     ARRAY,
     JSON,
+    Row,
     Select,
     Table,
+    Update,
+    and_,
     bindparam,
     func,
     insert,
@@ -285,6 +288,26 @@ def set_messages_status(
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).rowcount
+
+
+def claim_with_batch(session: Session, claim: Update, *, job_id: int, lo: int,
+                     hi: int) -> tuple[Row | None, list[Row]]:
+    """Run `claim` (an UPDATE of one chunk, RETURNING what the caller needs) and read the chunk's queued messages
+    (id, mobile, custom_id, content, in seq order); returns the claim's row (None: lost) and the messages. On
+    PostgreSQL one statement (the UPDATE in a WITH): a verification call waits on every round trip."""
+    queued = (Message.job_id == job_id, Message.seq >= lo, Message.seq < hi, Message.status == MessageStatus.QUEUED)
+    columns = (Message.id, Message.mobile, Message.custom_id, Message.content)
+    if session.connection().dialect.name != "postgresql":
+        batch = session.execute(select(*columns).where(*queued).order_by(Message.seq)).all()
+        won = session.execute(claim).first()
+        return won, list(batch) if won is not None else []
+    won = claim.cte("won")
+    rows = session.execute(select(*won.c, *columns).select_from(won).outerjoin(Message, and_(*queued))
+                           .order_by(Message.seq)).all()
+    if not rows:
+        return None, []
+    width = len(won.c)
+    return rows[0][:width], [row[width:] for row in rows if row[width] is not None]
 
 
 def record_send_results(session: Session, results: Sequence[tuple[int, str, str | None]], *, sent_at: Any) -> None:

@@ -1,14 +1,17 @@
 """Engine and sessions: SQLite (WAL, busy timeout) as the embedded default, PostgreSQL in production."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from select import POLLERR, POLLHUP, POLLIN, poll
 from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
 
@@ -53,13 +56,55 @@ def get_engine(url: str | None = None) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5)
+    ping_when_in_doubt(engine)
+    return engine
+
+
+#: a pooled connection idle this long is pinged before use even when nothing says it is gone (a silent network)
+PING_AFTER_IDLE_S = 30.0
+
+
+def ping_when_in_doubt(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it may be gone: the server wrote to it while it was idle (a
+    terminated backend says so before it closes), or it has been idle PING_AFTER_IDLE_S. SQLAlchemy's pre-ping
+    costs a round trip on every checkout: a verification call makes two, each a wait for a core under load."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")  # None: a new connection, not yet used
+        if since is None or (time.monotonic() - since < PING_AFTER_IDLE_S and not _server_spoke(dbapi_conn)):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool replaces the connection (and tries once more)
+            raise DisconnectionError(f"a pooled connection failed its ping: {type(exc).__name__}") from exc
+
+
+def _server_spoke(dbapi_conn: Any) -> bool:
+    """Whether an idle connection's socket has something to read (or is closed): nothing is expected on it."""
+    try:
+        poller = poll()
+        poller.register(dbapi_conn.fileno(), POLLIN | POLLERR | POLLHUP)
+        return bool(poller.poll(0))
+    except Exception:  # closed, or no socket to look at: let the ping decide
+        return True
+
+
+@lru_cache(maxsize=8)
+def _autocommit_engine(url: str | None) -> Engine:
+    return get_engine(url).execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session committed on success, rolled back on error; objects stay readable after commit."""
-    with Session(get_engine(url), expire_on_commit=False) as session:
+def session_scope(url: str | None = None, *, autocommit: bool = False) -> Iterator[Session]:
+    """A session committed on success, rolled back on error; objects stay readable after commit. `autocommit`:
+    each statement commits by itself, with no BEGIN and COMMIT round trips: only for work that is one write."""
+    with Session(_autocommit_engine(url) if autocommit else get_engine(url), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

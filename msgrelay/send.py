@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from models import Chunk, Job, Message, session_scope, utcnow
-from models.bulk import record_send_results, set_messages_status
+from models import Chunk, Job, session_scope, utcnow
+from models.bulk import claim_with_batch, record_send_results, set_messages_status
 from msgrelay.accounts import Account, routes_of
 from msgrelay.balances import known_balance
 from msgrelay.jobs import finalize_jobs, pause_job
@@ -118,23 +118,18 @@ def _claim(session: Session, chunk_id: int, settings: Settings, accounts: Mappin
     ids: dict[str, int] = {}
     batch: list[Recipient] = []
     spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
-    for mid, m, c, t in session.execute(
-            select(Message.id, Message.mobile, Message.custom_id, Message.content)
-            .where(Message.job_id == job.id, Message.seq >= chunk.lo, Message.seq < chunk.hi,
-                   Message.status == MessageStatus.QUEUED)
-            .order_by(Message.seq)):
-        batch.append(Recipient(mobile=m, custom_id=c, content=t))
-        ids[c] = mid
-    claimed = session.execute(
+    claimed, queued = claim_with_batch(session, (
         update(Chunk)
         .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,
                Chunk.request_id.is_not_distinct_from(chunk.request_id))
         .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=utcnow(),
                 request_id=request_id, request_id_at=request_id_at)
-        .returning(Chunk.attempts, Chunk.ambiguous_at)
-    ).first()
+        .returning(Chunk.attempts, Chunk.ambiguous_at)), job_id=job.id, lo=chunk.lo, hi=chunk.hi)
     if claimed is None:
         return Outcome("skipped", detail="claimed by another worker")
+    for mid, m, c, t in queued:
+        batch.append(Recipient(mobile=m, custom_id=c, content=t))
+        ids[c] = mid
     attempts, ambiguous_at = claimed
     if job.route is not None:  # each message records the account it is handed to
         set_messages_status(session, job_id=job.id, lo=chunk.lo, hi=chunk.hi,

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from models import Chunk, Job, Message, is_sqlite, session_scope, utcnow
+from models import Chunk, Job, Message, get_engine, is_sqlite, session_scope, utcnow
 from models.bulk import MESSAGE_COLUMNS, MESSAGE_COLUMNS_STATED, insert_job_at_once, insert_messages
 from msgrelay.accounts import Account, routes_of
 from msgrelay.routes.config import Route
@@ -316,13 +316,16 @@ def submit_job(
     job.provider.validate(job.spec, people)
     precheck(job)
     now = utcnow()
+    batch = job.max_batch()
+    # one batch on PostgreSQL is one write (`write_at_once`): it needs no transaction of its own, so no BEGIN and
+    # COMMIT round trips (the reads before it are single statements, and an idempotency race ends in its INSERT)
+    at_once = 0 < len(people) <= batch and not is_sqlite(get_engine(database_url))
     try:
-        with session_scope(database_url) as session:
+        with session_scope(database_url, autocommit=at_once) as session:
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
-            batch = job.max_batch()
             _check_custom_ids(session, people)
-            if 0 < len(people) <= batch and not is_sqlite(session.get_bind()):
+            if at_once:
                 row, chunk_ids = write_at_once(session, job, people, now=now)
             else:
                 row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))

@@ -176,12 +176,14 @@ def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, 
         suppressions.add(accounts, mobile, scope="voice", reason="test")
     seen: list[str] = []
     cached: list[bool] = []  # per WITH statement: whether its compiled form came from the engine's cache
+    autocommit: list[bool] = []  # … and whether it ran outside a transaction (no BEGIN and COMMIT round trips)
     engine = get_engine(None)  # the engine session_scope() uses
 
-    def listen(_conn, _cursor, statement, _params, context, _many) -> None:
+    def listen(conn, _cursor, statement, _params, context, _many) -> None:
         seen.append(statement)
         if statement.lstrip().startswith("WITH made AS"):
             cached.append(context.cache_hit is CacheStats.CACHE_HIT)
+            autocommit.append(conn.connection.dbapi_connection.autocommit)
 
     event.listen(engine, "before_cursor_execute", listen)
     try:
@@ -207,5 +209,6 @@ def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, 
     if engine.dialect.name == "postgresql" and chunks == 1:
         assert len(writes) == 2 and all(w.lstrip().startswith("WITH made AS") for w in writes)
         assert cached[1], "the second job of one batch compiled its statement again"
+        assert autocommit == [True, True], "the one statement of a job of one batch ran in a transaction"
     else:
         assert not any(s.lstrip().startswith("WITH made AS") for s in writes)
