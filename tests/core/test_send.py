@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from models import Chunk, Job, Message, session_scope, utcnow
@@ -22,12 +23,13 @@ def accepted_mobiles(sim, endpoint: str) -> Counter:
     return Counter(x["mobile"] for r in sim.accepted(endpoint) for x in r["recipients"])
 
 
-def test_two_deliveries_of_one_chunk_at_once_send_it_once(sim, accounts, settings):
+@pytest.mark.parametrize(("kind", "n"), [("notify", 200), ("vfcode", 1)])  # a bulk chunk, a verification call
+def test_two_deliveries_of_one_chunk_at_once_send_it_once(sim, accounts, settings, kind, n):
     # given: one chunk, delivered to two workers at the same moment, five times over
     sim.faults(latency_s=0.2)
     for _ in range(5):
-        people = mobiles(200)
-        done, published = submit(accounts, "voice", "notify", people, content="您好")
+        people = mobiles(n)
+        done, published = submit(accounts, "voice", kind, people, content="您好" if kind == "notify" else "123456")
         (chunk_id, _), = published
         barrier, outcomes = threading.Barrier(2), []
 
@@ -42,7 +44,7 @@ def test_two_deliveries_of_one_chunk_at_once_send_it_once(sim, accounts, setting
             t.join()
         # then: one sent it, the other found it taken; every recipient reached the provider exactly once
         assert sorted(outcomes) == ["done", "skipped"]
-        sent = accepted_mobiles(sim, "/voice/send")
+        sent = accepted_mobiles(sim, "/voice/send" if kind == "notify" else "/voice/sendVFCode")
         assert all(sent[m] == 1 for m in people), [m for m in people if sent[m] != 1][:3]
         assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.SUBMITTED}
 
