@@ -97,6 +97,7 @@ def _server_spoke(dbapi_conn: Any) -> bool:
 
 @lru_cache(maxsize=8)
 def _autocommit_engine(url: str | None) -> Engine:
+    """`get_engine(url)` (its pool) with every statement committing by itself."""
     return get_engine(url).execution_options(isolation_level="AUTOCOMMIT")
 
 

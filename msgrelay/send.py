@@ -51,10 +51,11 @@ class Outcome:
 def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Account]) -> Outcome:
     """Send one chunk at most once; return what the task should do next."""
     # One transaction reads the chunk, checks what may hold it back, reads its batch, claims the chunk and screens
-    # the batch (suppression list, caps): a verification call waits on every round trip, and a transaction costs
-    # three of its own (the pool's ping, BEGIN, COMMIT). A worker killed after the commit had, all but certainly,
-    # sent (so the sweeper's `unknown` is the truth), and one killed before it left the chunk pending. The claim
-    # comes before the screen, so a second delivery of the task that loses the claim counts no cap.
+    # the batch (suppression list, caps) in one statement less: a verification call waits on every round trip,
+    # and a transaction costs two of its own (BEGIN, COMMIT; the pool pings only a connection in doubt). A worker
+    # killed after the commit had, all but certainly, sent (so the sweeper's `unknown` is the truth), and one
+    # killed before it left the chunk pending. The claim comes before the screen, so a second delivery of the
+    # task that loses the claim counts no cap.
     with session_scope() as session:
         claimed = _claim(session, chunk_id, settings, accounts)
     if isinstance(claimed, Outcome):
