@@ -48,15 +48,13 @@ def account(low: float | None = None):
     return SimpleNamespace(low_balance=low)
 
 
-NOW = datetime.now(timezone.utc)
-
-
 @pytest.mark.parametrize("low, value, age_s, warning", [
     (None, "100", 0, None), (None, "0", 0, "empty"), (None, "-3", 0, "empty"), (50, "50", 0, "low (at or below 50)"),
     (50, "50.01", 0, None), (None, "100", 3600, "stale"), (None, "100", 100, None),
 ])
 def test_balance_warning(low, value, age_s, warning):
-    balance = {"value": value, "taken_at": (NOW - timedelta(seconds=age_s)).isoformat()}
+    # now, not at import: a slow suite can reach this test more than the 900 s staleness limit after collection
+    balance = {"value": value, "taken_at": (datetime.now(timezone.utc) - timedelta(seconds=age_s)).isoformat()}
     assert balance_warning(account(low), balance, timedelta(seconds=900)) == warning
     assert balance_warning(account(low), None, timedelta(seconds=900)) is None
 

@@ -50,6 +50,9 @@ def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: 
                                                      "and the database, and share one interpreter's memory) or "
                                                      "prefork (a process each, about 110 MB apiece)."),
            loglevel: str = typer.Option("INFO"), beat: bool = typer.Option(False, help="Embed beat (tests, tiny setups)."),
+           schedule_file: Path = typer.Option(Path(".celerybeat-schedule"),
+                                              help="The embedded beat's schedule (with --beat): one per beat, never "
+                                                   "shared by two that run at once."),
            nice: int = typer.Option(0, min=0, max=19, help="Lower this worker's CPU priority (and its session's, when "
                                                              "it leads one): compose runs bulk and poll at 10, "
                                                              "webhooks at 19, so they yield to verification calls.")) -> None:
@@ -66,7 +69,7 @@ def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: 
     argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", pool, "-l", loglevel, "-E",
             "--prefetch-multiplier", "1", "-n", f"{queues.replace(',', '-')}@%h"]
     if beat:
-        argv += ["-B", "-s", str(Path(".celerybeat-schedule").absolute())]
+        argv += ["-B", "-s", str(schedule_file.absolute())]
     celery_app.worker_main(argv)
 
 

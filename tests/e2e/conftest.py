@@ -210,8 +210,10 @@ class Worker:
 
     def start(self) -> None:
         self.n += 1
-        self.sup.start(f"worker{self.n}", msgrelay_argv("worker", "--beat", "--concurrency", "2", "--loglevel",
-                                                        "INFO"), self.env)
+        # its own beat schedule: the other pass's beat runs at the same time from the same directory
+        self.sup.start(f"worker{self.n}", msgrelay_argv(
+            "worker", "--beat", "--schedule-file", str(self.sup.log_dir / f"beat-schedule-{self.n}"),
+            "--concurrency", "2", "--loglevel", "INFO"), self.env)
         log = self.sup.log_dir / f"worker{self.n}.log"
         wait_for(lambda: b"ready." in log.read_bytes(), what="the Celery worker", timeout_s=60)
 
@@ -229,8 +231,35 @@ class Worker:
         """SIGCONT what `freeze` stopped."""
         os.killpg(self.sup.children[f"worker{self.n}"].pid, signal.SIGCONT)
 
+    def health(self) -> str:
+        """When the worker's log last showed beat sending each poll and the worker running it (for a failed test's
+        report: a job stuck before its reports tells a stopped beat from a stopped queue)."""
+        log = self.sup.log_dir / f"worker{self.n}.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        now = time.time()
+
+        def ago(marker: str) -> str:
+            for line in reversed(lines):
+                if marker in line and line.startswith("["):
+                    stamp = time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S"))
+                    return f"{now - stamp:.0f} s ago"
+            return "never"
+        checks = {"beat sent poll-reports": "Sending due task poll-reports", "beat sent sweep": "Sending due task sweep",
+                  "a poll_reports ran": "tasks.poll_reports[", "a sweep ran": "tasks.sweep[",
+                  "a send_chunk ran": "tasks.send_chunk[", "a task was dropped as expired": "Discarding revoked"}
+        return "; ".join(f"{what}: {ago(marker)}" for what, marker in checks.items()) + f" (worker{self.n}.log)"
+
     def log_text(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.sup.log_dir.glob("*.log")))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed end-to-end test's report also says when beat and the worker last did their rounds."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and _RUNNING:
+        report.sections.append(("the stack's worker and beat", _RUNNING[0][1].health()))
 
 
 #: the session's one stack, shared with tests/webhooks (whose conftest imports these fixtures: pytest then holds

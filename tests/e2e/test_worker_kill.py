@@ -139,3 +139,8 @@ def test_sigkill_while_ihuyi_holds_a_request_resends_it_with_the_same_request_id
     assert chunk["provider_task_id"] == tries[0]["task_id"] == tries[1]["task_id"]
     # and every receipt landed
     assert view["counts"]["unknown"] == 0 and view["counts"]["delivered"] + view["counts"]["failed"] == 3000
+
+
+def test_the_embedded_beat_keeps_its_schedule_in_the_file_it_was_given(worker):
+    # the suite's two passes run their beats at once from one directory: neither may write the other's schedule
+    assert sorted(p.name for p in worker.sup.log_dir.glob(f"beat-schedule-{worker.n}.*")), "no schedule file"
