@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.harness import bench_env, cpu_line, cpu_use, group_rss_mb
+from benchmarks.harness import bench_env, cpu_line, cpu_use, group_rss_mb, wal_line, wal_use
 from benchmarks.limit import measure
 from msgrelay.cli.priority import nice_argv
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
@@ -67,7 +67,7 @@ def main() -> None:
         idle_calls = [verification_call(api, f"1390000{i:04d}") for i in range(IDLE_CALLS)]
         mobiles = [f"13{i:09d}" for i in range(args.n)]
         calls = OtpCalls(api)
-        cpu_before = cpu_use(sup, database)
+        cpu_before, wal_before = cpu_use(sup, database), wal_use(database)
         started, started_wall = time.perf_counter(), time.time()
         job = post(api, {"account": "voice", "kind": "notify", "content": CONTENT, "recipients": mobiles})
         t_submit = time.perf_counter() - started
@@ -85,6 +85,7 @@ def main() -> None:
             time.sleep(0.25)
         calls.stop()
         cpu = {name: used - cpu_before[name] for name, used in cpu_use(sup, database).items()}
+        wal = wal_line(wal_before, wal_use(database), args.n)
         for name, pgid in groups.items():  # the kernel's high-water marks: peaks between two samples count too
             peak[name] = max(peak[name], group_rss_mb(pgid, "VmHWM"))
         (idle, _), (during, sim_lag) = (to_provider_ms(sim_url, group, args.latency)
@@ -124,6 +125,8 @@ def main() -> None:
               f"{pct([c.accepted_ms for c in calls.calls], 50):.0f} ms p99 "
               f"{pct([c.accepted_ms for c in calls.calls], 99):.0f} ms")
         print(cpu_line(cpu, t_done))
+        if wal:
+            print(wal)
         print(f"simulator: {stats['accepted_recipients']:,} recipients accepted (job + bare + verification), "
               f"{duplicates} duplicates")
 

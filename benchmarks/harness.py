@@ -129,7 +129,41 @@ def _reset_schema(url: str) -> None:
                 conn.execute(text("CHECKPOINT"))
             except DBAPIError as exc:
                 print(f"(no CHECKPOINT before the run: {exc.orig})")
+        # and the disk takes it now: the kernel's writeback of it (and of the dropped tables) made a WAL fsync of
+        # the idle calls wait up to 0.4 s, so the idle baseline was not idle
+        os.sync()
     upgrade(url)
+
+
+def wal_use(database: str) -> dict[str, float] | None:
+    """PostgreSQL's WAL counters so far (`pg_stat_wal`, 14 and later) with its checkpoints and `max_wal_size`;
+    None on SQLite or where they cannot be read."""
+    if database != "postgresql":
+        return None
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from models import get_engine
+    try:
+        with get_engine().connect() as conn:
+            row = conn.execute(text(
+                "SELECT w.wal_bytes, w.wal_fpi, w.wal_sync, w.wal_buffers_full, "
+                "b.checkpoints_timed + b.checkpoints_req, current_setting('max_wal_size') "
+                "FROM pg_stat_wal w, pg_stat_bgwriter b")).one()
+    except DBAPIError:
+        return None
+    return {"bytes": float(row[0]), "fpi": row[1], "fsyncs": row[2], "buffers_full": row[3], "checkpoints": row[4],
+            "max_wal_size": row[5]}
+
+
+def wal_line(before: dict | None, after: dict | None, recipients: int) -> str | None:
+    """What the job wrote to PostgreSQL's WAL: bytes, a recipient's share, full-page images, fsyncs, checkpoints."""
+    if not before or not after:
+        return None
+    d = {k: after[k] - before[k] for k in ("bytes", "fpi", "fsyncs", "buffers_full", "checkpoints")}
+    return (f"WAL during the job: {d['bytes'] / 1e9:.2f} GB, {d['bytes'] / recipients:,.0f} bytes a recipient; "
+            f"{d['fpi']:,} full-page images, {d['fsyncs']:,} WAL fsyncs, WAL buffers full {d['buffers_full']:,} "
+            f"times, {d['checkpoints']} checkpoints (max_wal_size {after['max_wal_size']})")
 
 
 def timed(label: str):

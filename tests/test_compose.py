@@ -116,3 +116,18 @@ def test_redis_command_is_a_valid_redis_configuration(tmp_path):
         assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
     finally:
         sup.stop_all()
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("setting", [a for a in SERVICES["postgres"].get("command", []) if "=" in a])
+def test_postgres_settings_are_real_settings_with_values_the_server_takes(setting):
+    # a typo here would stop the database container at start: the real server knows its settings and their units
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_URL
+    name, value = setting.split("=", 1)
+    with create_engine(PG_URL).connect() as conn:
+        known = conn.execute(text("SELECT unit FROM pg_settings WHERE name = :n"), {"n": name}).one_or_none()
+        assert known is not None, f"PostgreSQL has no setting {name!r}"
+        if known.unit in ("8kB", "kB", "MB"):  # a size: the server must parse it
+            assert conn.execute(text("SELECT pg_size_bytes(:v)"), {"v": value}).scalar() > 0
