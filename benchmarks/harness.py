@@ -129,8 +129,8 @@ def _reset_schema(url: str) -> None:
                 conn.execute(text("CHECKPOINT"))
             except DBAPIError as exc:
                 print(f"(no CHECKPOINT before the run: {exc.orig})")
-        # and the disk takes it now: the kernel's writeback of it (and of the dropped tables) made a WAL fsync of
-        # the idle calls wait up to 0.4 s, so the idle baseline was not idle
+        # and the disk takes it now, not while the idle calls commit (it does not end every idle stall: the
+        # thirteenth session in docs/PERFORMANCE.md)
         os.sync()
     upgrade(url)
 
