@@ -81,7 +81,13 @@ class Spool:
                     if stop.is_set():
                         return
                     response = fetch()
-                    self.keep(response)
+                    try:
+                        self.keep(response)
+                    except redis.RedisError:
+                        # Redis went away after the provider handed this answer out: it exists nowhere else now,
+                        # so it is stored without its safety net (after what came before), and the poll stops
+                        ahead.put(("unkept", self._parse(parse, response)))
+                        raise
                     items = self._parse(parse, response)
                     ahead.put(("page", items))
                     if items is None or len(items) < page_size:
@@ -97,7 +103,14 @@ class Spool:
         batch: list[Any] = []
         kept = 0
         try:
-            while (got := ahead.get())[0] == "page":
+            while (got := ahead.get())[0] in ("page", "unkept"):
+                if got[0] == "unkept":  # stored after the kept answers before it; nothing to drop from the spool
+                    writers.submit(batch, kept)
+                    batch, kept = [], 0
+                    if got[1]:
+                        writers.submit(list(got[1]), 0)
+                        sizes.append(len(got[1]))
+                    continue
                 kept += 1
                 if got[1]:
                     batch += got[1]
@@ -172,8 +185,11 @@ class _Writers:
             future.result()
         except BaseException as exc:
             self.failed = self.failed or exc
-        if self.failed is None:
-            self.spool.client.ltrim(self.spool.key, answers, -1)
+        if self.failed is None and answers:
+            try:
+                self.spool.client.ltrim(self.spool.key, answers, -1)
+            except redis.RedisError as exc:  # stored, but still kept: the next poll stores them again (no change)
+                log.warning("%s: %d stored answers not dropped (%s)", self.spool.key, answers, type(exc).__name__)
 
 
 def _done() -> Future:

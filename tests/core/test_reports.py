@@ -9,6 +9,7 @@ import time
 from collections import Counter
 
 import pytest
+import redis
 from sqlalchemy import update
 
 from models import Chunk, Message, RawReport, session_scope
@@ -230,3 +231,35 @@ def test_the_probe_switch_is_undone_after_an_error_and_never_hides_it():
             cur.execute("SELECT * FROM no_such_table_here")
         session.rollback()
         assert session.execute(text("SHOW enable_seqscan")).scalar() == "on"
+
+
+def test_an_answer_fetched_when_redis_went_away_is_stored_all_the_same(tmp_path):
+    # given a spool on a Redis of its own, which dies while the provider answers the third query (the provider has
+    # handed those reports out: they can no longer be kept, and they exist nowhere else)
+    from msgrelay.cli.processes import Supervisor, start_embedded_redis
+    pages = [[f"p{p}-{i}" for i in range(5)] for p in range(5)]
+    stored: list[str] = []
+    lock = threading.Lock()
+    with Supervisor(tmp_path / "logs") as sup:
+        spool = Spool("gone-test", "reports", client=redis.Redis.from_url(start_embedded_redis(sup, tmp_path)))
+        fetched = 0
+
+        def fetch() -> HttpResponse:
+            nonlocal fetched
+            fetched += 1
+            if fetched == 3:
+                redis_server = sup.children.pop("redis")
+                redis_server.kill()
+                redis_server.wait()
+            return HttpResponse(200, json.dumps(pages[fetched - 1]))
+
+        def store(items: list[str]) -> None:
+            with lock:
+                stored.extend(items)
+
+        # when
+        with pytest.raises(redis.ConnectionError):
+            spool.pull(fetch, lambda r: json.loads(r.text), store, pages=10, page_size=5, batch_items=5)
+    # then: the poll stopped at that answer, and every report fetched was stored, the unkept answer's too
+    assert fetched == 3
+    assert sorted(stored) == sorted(x for p in pages[:3] for x in p)
