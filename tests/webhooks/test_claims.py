@@ -131,12 +131,17 @@ def test_the_upgrade_keeps_claimed_events_claimed_and_the_rest_waiting(database,
 
     from models.migrate import alembic_config, upgrade
     receiver_id, job_id, mids = own_receiver_job(5, receiver.url)
-    # the events and a cursor past them in one transaction: a running webhooks worker never sees them unclaimed
+    # the events and a cursor past them in one transaction: a running webhooks worker never sees them unclaimed.
+    # The cursor is (xid, id): past the last event by id alone it would stay before events of this transaction's
+    # xid, and that worker could claim all five before the downgrade (CI saw it: its delivery took events 3-4).
     with session_scope() as session:
         session.execute(update(Message).where(Message.job_id == job_id).values(status=M.SUBMITTED))
         ids = list(session.scalars(select(WebhookEvent.id).where(WebhookEvent.job_id == job_id)
                                    .order_by(WebhookEvent.id)))
-        session.execute(text("UPDATE webhook_receiver SET cursor_id = :i WHERE id = :r"), {"i": ids[-1], "r": receiver_id})
+        session.execute(text("UPDATE webhook_receiver SET (cursor_xid, cursor_id) = (SELECT xid, id FROM webhook_event "
+                             "WHERE receiver_id = :r ORDER BY xid DESC, id DESC LIMIT 1) WHERE id = :r"),
+                        {"r": receiver_id})
+    assert deliver.claim(receiver_id, get_settings()) is None  # nothing left to claim for anyone
     retried_on_deadlock(lambda: command.downgrade(alembic_config(database), "0006"))
     try:
         with get_engine(database).begin() as conn:  # under 0006: events 0-2 claimed by one delivery, 3-4 not
