@@ -21,6 +21,9 @@ from msgrelay import progress
 from providers.registry import get_provider
 
 BATCH = 1000
+#: a chunk stuck in `sending` past `stale_sending_s`: its worker died between the claim and the answer
+WORKER_LOST = "WORKER_LOST"
+LOST_DESC = "worker lost during the request"
 CLOSE_BATCH = 200  # chunks expired per sweep (each an UPDATE of at most one request's messages)
 #: chunks whose messages may wait for reports; `pending`/`sending` ones are still being worked on
 AFTER_SEND = [ChunkStatus.SENT, ChunkStatus.UNKNOWN, ChunkStatus.FAILED, ChunkStatus.REJECTED, ChunkStatus.SPLIT,
@@ -115,18 +118,20 @@ def sweep(settings: Settings, accounts: Mapping[str, Account] | None = None) -> 
                 # the provider drops a repeated request id: resending the same request is safe and recovers
                 # the provider's task id (send_chunk checks the id is still inside the provider's window)
                 chunk.status, chunk.updated_at, chunk.next_attempt_at = ChunkStatus.PENDING, now, now
-                chunk.error_code, chunk.ambiguous_at = "WORKER_LOST", chunk.ambiguous_at or now
+                chunk.error_code, chunk.ambiguous_at = WORKER_LOST, chunk.ambiguous_at or now
                 result.enqueue.append((chunk.id, provider.queue_for(kind, total)))
                 result.requeued += 1
                 continue
             chunks.append(chunk)
             # The provider may have it: never resend; reports settle it, or expiry does.
-            chunk.status, chunk.updated_at, chunk.error_code = ChunkStatus.UNKNOWN, now, "WORKER_LOST"
+            chunk.status, chunk.updated_at, chunk.error_code = ChunkStatus.UNKNOWN, now, WORKER_LOST
+            chunk.error_desc = LOST_DESC
+            # the code as `provider_state`, as an ambiguous answer leaves it: `?provider_state=WORKER_LOST` lists them
             session.execute(update(Message).where(
                 Message.job_id == chunk.job_id, Message.seq >= chunk.lo, Message.seq < chunk.hi,
                 Message.status == MessageStatus.QUEUED,
-            ).values(status=MessageStatus.UNKNOWN, submitted_at=now, updated_at=now,
-                     provider_desc="worker lost during the request").execution_options(synchronize_session=False))
+            ).values(status=MessageStatus.UNKNOWN, submitted_at=now, updated_at=now, provider_state=WORKER_LOST,
+                     provider_desc=LOST_DESC).execution_options(synchronize_session=False))
         result.lost_sends = len(chunks)
     with session_scope() as session:  # no report in time
         jobs, result.expired = expire_silent_chunks(session, now - timedelta(seconds=settings.report_expiry_s), now)

@@ -54,7 +54,8 @@ def test_the_sweeper_releases_requeues_settles_and_expires(accounts, settings):
     assert stale_chunk.next_attempt_at > ago(5)  # moved: the next sweep does not publish it again
     (lost_chunk,) = rows(Chunk, job_id=lost.id)
     assert (lost_chunk.status, lost_chunk.error_code) == (ChunkStatus.UNKNOWN, "WORKER_LOST")  # never resent
-    assert {m.status for m in rows(Message, job_id=lost.id)} == {MessageStatus.UNKNOWN}
+    assert {(m.status, m.provider_state) for m in rows(Message, job_id=lost.id)} == {(MessageStatus.UNKNOWN,
+                                                                                     "WORKER_LOST")}
     (mms_chunk,) = rows(Chunk, job_id=lost_mms.id)
     assert mms_chunk.status == ChunkStatus.PENDING and mms_chunk.id in enqueued  # same request id: safe
     assert mms_chunk.ambiguous_at is not None and mms_chunk.error_code == "WORKER_LOST"

@@ -28,3 +28,4 @@ def test_every_recipient_accepted_once_and_nothing_left_open():
     assert not sum(result.never.values()), report
     assert not sum(result.open.values()), report
     assert result.mismatches == [], report  # the job counters agree with a recount of the messages
+    assert result.holds, report  # and a lost worker's `unknown` recipients (if any) within what its kills reach
