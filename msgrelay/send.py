@@ -32,7 +32,7 @@ from msgrelay.retry import Action, decide, rate_limit_wait_s, request_id_reusabl
 from msgrelay.settings import Settings
 from providers.base import Provider, Recipient, SendSpec
 from providers.errors import AccountError, AmbiguousError, ProviderError, TransientError
-from providers.http import http_send
+from providers.http import SendConnection
 from providers.registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,14 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
     # killed after the commit had, all but certainly, sent (so the sweeper's `unknown` is the truth), and one
     # killed before it left the chunk pending. The claim comes before the screen, so a second delivery of the
     # task that loses the claim counts no cap.
-    with session_scope() as session:
-        claimed = _claim(session, chunk_id, settings, accounts)
+    claimed: Outcome | Claimed | None = None
+    try:
+        with session_scope() as session:
+            claimed = _claim(session, chunk_id, settings, accounts)
+    except BaseException:  # the claim's commit failed: nothing was claimed, nothing is sent
+        if isinstance(claimed, Claimed):
+            claimed.connection.close()
+        raise
     if isinstance(claimed, Outcome):
         return claimed
     return _send(claimed, settings)
@@ -75,6 +81,7 @@ class Claimed:
     batch: list[Recipient]
     ids: dict[str, int]  # custom id → message id, for writing the answer without another query
     tries: Tries
+    connection: SendConnection
     request: Any = None
     not_built: ProviderError | None = None
 
@@ -116,45 +123,54 @@ def _claim(session: Session, chunk_id: int, settings: Settings, accounts: Mappin
                 request_id = None  # every earlier try was refused: a new id is safe
         if request_id is None:  # one id for the chunk's life in the window: every retry reuses it
             request_id, request_id_at = uuid.uuid4().hex, now
-    ids: dict[str, int] = {}
-    batch: list[Recipient] = []
-    spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
-    claimed, queued = claim_with_batch(session, (
-        update(Chunk)
-        .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,
-               Chunk.request_id.is_not_distinct_from(chunk.request_id))
-        .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=utcnow(),
-                request_id=request_id, request_id_at=request_id_at)
-        .returning(Chunk.attempts, Chunk.ambiguous_at)), job_id=job.id, lo=chunk.lo, hi=chunk.hi)
-    if claimed is None:
-        return Outcome("skipped", detail="claimed by another worker")
-    for mid, m, c, t in queued:
-        batch.append(Recipient(mobile=m, custom_id=c, content=t))
-        ids[c] = mid
-    attempts, ambiguous_at = claimed
-    if job.route is not None:  # each message records the account it is handed to
-        set_messages_status(session, job_id=job.id, lo=chunk.lo, hi=chunk.hi,
-                            from_statuses=[MessageStatus.QUEUED], account=name)
-    if forgotten:
-        _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
-                         "an earlier try may have been accepted and its request id has expired")
-        return Outcome("done", detail="request id expired after an ambiguous try: unknown")
-    if batch:
-        batch = holds.screen(session, account, job, batch, ids, now=now, scopes=route.accounts if route else (),
-                             count_caps=attempts == 1 and chunk.parent_id is None)
-    if not batch:
-        _set_chunk(session, chunk_id, ChunkStatus.SENT)
-        finalize_jobs(session, [job.id])
-        return Outcome("done", detail="nothing left to send")
-    tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None, account=name)
-    ready = Claimed(chunk, job, provider, account, spec, batch, ids, tries)
+    # connected before the claim: a worker lost in the handshakes leaves the chunk pending, not in doubt
+    connection = SendConnection(account.base_url).open()
     try:
-        return replace(ready, request=provider.build_send(account, spec, batch, now, request_id=request_id))
-    except ProviderError as exc:
-        return replace(ready, not_built=exc)
-    except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
-        log.exception("chunk %s: building the request failed", chunk_id)
-        return replace(ready, not_built=TransientError("BUILD_ERROR", type(exc).__name__))
+        ids: dict[str, int] = {}
+        batch: list[Recipient] = []
+        spec = SendSpec(kind=job.kind, content=job.content, options=job.options, send_at=job.send_at)
+        claimed, queued = claim_with_batch(session, (
+            update(Chunk)
+            .where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING,
+                   Chunk.request_id.is_not_distinct_from(chunk.request_id))
+            .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1, updated_at=utcnow(),
+                    request_id=request_id, request_id_at=request_id_at)
+            .returning(Chunk.attempts, Chunk.ambiguous_at)), job_id=job.id, lo=chunk.lo, hi=chunk.hi)
+        if claimed is None:
+            connection.close()
+            return Outcome("skipped", detail="claimed by another worker")
+        for mid, m, c, t in queued:
+            batch.append(Recipient(mobile=m, custom_id=c, content=t))
+            ids[c] = mid
+        attempts, ambiguous_at = claimed
+        if job.route is not None:  # each message records the account it is handed to
+            set_messages_status(session, job_id=job.id, lo=chunk.lo, hi=chunk.hi,
+                                from_statuses=[MessageStatus.QUEUED], account=name)
+        if forgotten:
+            connection.close()
+            _give_up_unknown(session, chunk, job, "REQUEST_ID_EXPIRED",
+                             "an earlier try may have been accepted and its request id has expired")
+            return Outcome("done", detail="request id expired after an ambiguous try: unknown")
+        if batch:
+            batch = holds.screen(session, account, job, batch, ids, now=now, scopes=route.accounts if route else (),
+                                 count_caps=attempts == 1 and chunk.parent_id is None)
+        if not batch:
+            connection.close()
+            _set_chunk(session, chunk_id, ChunkStatus.SENT)
+            finalize_jobs(session, [job.id])
+            return Outcome("done", detail="nothing left to send")
+        tries = Tries(attempts=attempts, ambiguous_before=ambiguous_at is not None, account=name)
+        ready = Claimed(chunk, job, provider, account, spec, batch, ids, tries, connection)
+        try:
+            return replace(ready, request=provider.build_send(account, spec, batch, now, request_id=request_id))
+        except ProviderError as exc:
+            return replace(ready, not_built=exc)
+        except Exception as exc:  # a bug building the request: nothing was sent, so it may be tried again
+            log.exception("chunk %s: building the request failed", chunk_id)
+            return replace(ready, not_built=TransientError("BUILD_ERROR", type(exc).__name__))
+    except BaseException:
+        connection.close()
+        raise
 
 
 def _held(session: Session, chunk: Chunk, job: Job, account: Account, name: str,
@@ -193,13 +209,14 @@ def _send(claimed: Claimed, settings: Settings) -> Outcome:
     """The claimed chunk's one request, and what its answer (or its failure) leaves in the database."""
     chunk, job, provider, batch, ids, tries = (claimed.chunk, claimed.job, claimed.provider, claimed.batch,
                                                claimed.ids, claimed.tries)
-    chunk_id, name, account, spec, request, not_built = (chunk.id, tries.account, claimed.account, claimed.spec,
-                                                         claimed.request, claimed.not_built)
+    chunk_id, name, spec, request, not_built = (chunk.id, tries.account, claimed.spec, claimed.request,
+                                                claimed.not_built)
     if not_built is not None:
+        claimed.connection.close()
         return _on_error(not_built, chunk, job, batch, provider, tries, settings)
     try:
         with metrics.provider_request(name, request.path):  # the answer's own refusals count as its outcome
-            response = http_send(account.base_url, request, sending=True, read_timeout_s=settings.http_read_timeout_s)
+            response = claimed.connection.send(request, read_timeout_s=settings.http_read_timeout_s)
             accepted = provider.parse_send(spec, batch, response)
     except ProviderError as exc:
         return _on_error(exc, chunk, job, batch, provider, tries, settings)

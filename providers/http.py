@@ -3,7 +3,9 @@ Provider modules never call it; the flow (``msgrelay``) does.
 
 A send goes out on a fresh connection (a session of its own, closed after it), so a failure after
 the connection was made cannot be a stale pooled connection that never reached the provider: the provider
-may have read the request, and the outcome is ambiguous. Only a failure to connect means "not sent". Queries
+may have read the request, and the outcome is ambiguous. Only a failure to connect means "not sent". The flow
+makes that connection (``SendConnection``) before it claims the chunk, so a worker lost in the TCP or TLS
+handshake leaves the chunk unclaimed and free to go, where a worker lost after the claim leaves it in doubt. Queries
 (reports, balances, inbound) change nothing at the provider, so every failure of theirs is transient, and
 they keep their connections alive.
 """
@@ -76,12 +78,64 @@ def translate(exc: requests.RequestException, request: Request, read_timeout_s: 
     return (AmbiguousError if sending and after_connect else TransientError)(code, where)
 
 
+class SendConnection:
+    """A send's own connection, made (TCP and TLS) before its chunk is claimed: a worker lost while connecting
+    leaves the chunk unclaimed, so what can leave a send in doubt is the write alone, not the round trips of the
+    handshakes before it. A failure to connect is kept, not raised: nothing was sent, and the claim's own path
+    handles it as before (a transient error of that try)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = _send_session()
+        self.error: TransientError | None = None
+
+    def open(self) -> SendConnection:
+        """Connect to the provider's host now; a failure is kept as `error` (nothing was sent)."""
+        url = self.base_url + "/"
+        try:
+            env = self.session.merge_environment_settings(url, {}, None, None, None)  # proxies, verify, cert
+            prepared = self.session.prepare_request(requests.Request("POST", url))
+            # the pool `send` will take its connection from: the same URL, TLS and proxy settings
+            pool = self.session.get_adapter(url).get_connection_with_tls_context(
+                prepared, env["verify"], proxies=env["proxies"], cert=env["cert"])
+            conn = pool._get_conn()
+            try:
+                conn.timeout = CONNECT_TIMEOUT_S
+                conn.connect()
+            finally:
+                pool._put_conn(conn)  # connected or not: a failed one connects again when used
+        except Exception as exc:  # refused, unreachable, timed out, TLS refused: before any request
+            code = "CONNECT_TIMEOUT" if "timed out" in str(exc) or isinstance(exc, TimeoutError) else "CONNECT_ERROR"
+            self.error = TransientError(code, f"{self.base_url}: {type(exc).__name__}")
+        return self
+
+    def send(self, request: Request, *, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S) -> HttpResponse:
+        """Send `request` on this connection (made again if the provider closed it since) and close it."""
+        try:
+            if self.error is not None:
+                raise self.error
+            return _exchange(self.session, self.base_url, request, read_timeout_s, sending=True)
+        finally:
+            self.session.close()
+
+    def close(self) -> None:
+        """Close the connection unused (the chunk was not sent)."""
+        self.session.close()
+
+
 def http_send(base_url: str, request: Request, *, sending: bool,
               read_timeout_s: float = DEFAULT_READ_TIMEOUT_S) -> HttpResponse:
     """Send `request` and return the answer; 429 is RateLimited, 5xx TransientError, and a failed exchange
     the error :func:`translate` names (`sending`: a send, whose failure after connecting is ambiguous)."""
+    if sending:
+        return SendConnection(base_url).send(request, read_timeout_s=read_timeout_s)
+    return _exchange(_query_session(), base_url, request, read_timeout_s, sending=False)
+
+
+def _exchange(session: requests.Session, base_url: str, request: Request, read_timeout_s: float, *,
+              sending: bool) -> HttpResponse:
+    """One request on `session` and its answer, every failure turned into one of ours."""
     url = base_url.rstrip("/") + request.path
-    session = _send_session() if sending else _query_session()
     try:
         resp = session.request(
             request.method, url, data=request.form, json=request.json, headers=dict(request.headers),
@@ -89,9 +143,6 @@ def http_send(base_url: str, request: Request, *, sending: bool,
         )
     except requests.exceptions.RequestException as exc:
         raise translate(exc, request, read_timeout_s, sending=sending) from None
-    finally:
-        if sending:
-            session.close()
     if resp.status_code == 429:
         raise RateLimited("HTTP_429", request.path)
     if resp.status_code >= 500:

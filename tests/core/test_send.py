@@ -78,6 +78,33 @@ def test_an_exception_before_the_request_means_not_sent(sim, accounts, settings)
     assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.QUEUED}
 
 
+def test_a_worker_in_the_handshake_has_not_claimed_the_chunk(sim, accounts, settings, monkeypatch):
+    # given: a provider whose TLS handshake never ends (the send's connection is made before the chunk's claim)
+    from providers import http
+    from tests.providers.test_http import silent_listener
+    monkeypatch.setattr(http, "CONNECT_TIMEOUT_S", 1.0)
+    outcome = []
+    with silent_listener() as (port, accepted):
+        stalled = {**accounts, "voice": accounts["voice"].model_copy(update={"base_url": f"https://127.0.0.1:{port}"})}
+        done, published = submit(stalled, "voice", "notify", mobiles(2), content="您好")
+        worker = threading.Thread(target=lambda: outcome.append(
+            send_chunk(published[0][0], settings=settings, accounts=stalled)))
+        worker.start()
+        deadline = time.monotonic() + 5
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # when the worker is in the handshake: a worker lost now leaves the chunk pending (the sweeper sends it
+        # again), where a claim before the connection left it `sending`, and so `unknown`
+        (chunk,) = rows(Chunk, job_id=done.id)
+        assert accepted and (chunk.status, chunk.attempts) == (ChunkStatus.PENDING, 0)
+        worker.join()
+    # then the handshake's timeout is a try that sent nothing: the chunk waits to be tried again, not in doubt
+    assert outcome[0].action == "retry"
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert (chunk.status, chunk.error_code, chunk.ambiguous_at) == (ChunkStatus.PENDING, "CONNECT_TIMEOUT", None)
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.QUEUED}
+
+
 def test_cancel_leaves_a_chunk_in_flight_to_settle(sim, accounts, settings):
     # given: a job of two chunks, the first one in flight
     done, published = submit(accounts, "voice", "notify", mobiles(600), content="您好")

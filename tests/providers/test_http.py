@@ -6,6 +6,7 @@ import inspect
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,7 +15,8 @@ import requests.exceptions as rex
 
 from providers.base import Request
 from providers.errors import AmbiguousError, ProviderError, RateLimited, TransientError
-from providers.http import http_send, translate
+from providers import http
+from providers.http import SendConnection, http_send, translate
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 REQUEST = Request(path="/send", form={"a": "1"})
@@ -204,3 +206,73 @@ def test_an_answer_comes_back_as_text():
     with server(answer) as url:
         response = http_send(url, REQUEST, sending=False, read_timeout_s=2)
     assert (response.status, response.text) == (200, "成功")
+
+
+@contextmanager
+def silent_listener() -> Iterator[tuple[str, list[int]]]:
+    """A TCP listener that accepts and never says a word (a TLS handshake to it never ends); yields its port and a
+    list growing by one per accepted connection."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield str(listener.getsockname()[1]), accepted
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def test_a_send_connection_is_made_first_and_its_send_uses_it():
+    with keep_alive_server() as (url, accepted):
+        connection = SendConnection(url).open()
+        assert connection.error is None
+        wait = threading.Event()
+        for _ in range(50):  # the accept runs on the server's thread
+            if accepted:
+                break
+            wait.wait(0.02)
+        assert len(accepted) == 1  # connected before any request
+        assert connection.send(REQUEST, read_timeout_s=2).text == "ok"
+        assert len(accepted) == 1  # the request went on that connection, not a new one
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_failure_to_connect_is_kept_and_raised_by_the_send_as_transient(scheme):
+    connection = SendConnection(f"{scheme}://127.0.0.1:{free_port()}").open()
+    assert isinstance(connection.error, TransientError) and connection.error.code == "CONNECT_ERROR"
+    with pytest.raises(TransientError):
+        connection.send(REQUEST, read_timeout_s=1)
+
+
+def test_a_tls_handshake_that_never_ends_is_a_connect_timeout_not_a_send_in_doubt(monkeypatch):
+    # the handshake is part of the connection, made before the chunk is claimed: no request can have gone out
+    monkeypatch.setattr(http, "CONNECT_TIMEOUT_S", 0.5)
+    with silent_listener() as (port, accepted):
+        connection = SendConnection(f"https://127.0.0.1:{port}").open()
+        assert len(accepted) == 1
+    assert isinstance(connection.error, TransientError) and connection.error.code == "CONNECT_TIMEOUT"
+
+
+def test_silence_after_a_request_on_a_connection_made_first_is_a_read_timeout():
+    with server(None) as url:
+        connection = SendConnection(url).open()
+        started = time.monotonic()
+        with pytest.raises(AmbiguousError) as caught:
+            connection.send(REQUEST, read_timeout_s=0.5)
+    assert caught.value.code == "READ_TIMEOUT" and time.monotonic() - started < 2  # the read's timeout, not 5 s
