@@ -106,7 +106,7 @@ class SendConnection:
                 pool._put_conn(conn)  # connected or not: a failed one connects again when used
         except Exception as exc:  # refused, unreachable, timed out, TLS refused: before any request
             code = "CONNECT_TIMEOUT" if "timed out" in str(exc) or isinstance(exc, TimeoutError) else "CONNECT_ERROR"
-            self.error = TransientError(code, f"{self.base_url}: {type(exc).__name__}")
+            self.error = TransientError(code, f"connect: {type(exc).__name__}")  # no URL: it may hold a password
         return self
 
     def send(self, request: Request, *, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S) -> HttpResponse:
