@@ -21,7 +21,6 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
-    and_,
     bindparam,
     func,
     insert,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from models.statuses import MessageStatus
+from models.statuses import ChunkStatus, MessageStatus
 from models.tables import Chunk, Job, Message
 
 MESSAGE_COLUMNS = ("job_id", "seq", "mobile", "content", "custom_id", "status", "updated_at")
@@ -160,7 +159,12 @@ def _job_at_once(columns: tuple[str, ...], chunk: tuple[str, ...]) -> Select:
 
 def _array_type(session: Session, table: Table, column: str) -> str:
     """The PostgreSQL array type of a column (e.g. `VARCHAR(16)[]`), for an `unnest` of bound lists."""
-    return f"{table.c[column].type.compile(session.connection().dialect)}[]"
+    return _compiled_array_type(session.connection().dialect, table, column)
+
+
+@lru_cache(maxsize=64)
+def _compiled_array_type(dialect: Any, table: Table, column: str) -> str:
+    return f"{table.c[column].type.compile(dialect)}[]"
 
 
 #: above this many rows a by-id lookup or UPDATE may be planned as a hash join over a scan of the whole table: the
@@ -290,24 +294,70 @@ def set_messages_status(
     return session.execute(stmt).rowcount
 
 
-def claim_with_batch(session: Session, claim: Update, *, job_id: int, lo: int,
-                     hi: int) -> tuple[Row | None, list[Row]]:
-    """Run `claim` (an UPDATE of one chunk, RETURNING what the caller needs) and read the chunk's queued messages
-    (id, mobile, custom_id, content, in seq order); returns the claim's row (None: lost) and the messages. On
-    PostgreSQL one statement (the UPDATE in a WITH): a verification call waits on every round trip."""
-    queued = (Message.job_id == job_id, Message.seq >= lo, Message.seq < hi, Message.status == MessageStatus.QUEUED)
-    columns = (Message.id, Message.mobile, Message.custom_id, Message.content)
-    if session.connection().dialect.name != "postgresql":
-        batch = session.execute(select(*columns).where(*queued).order_by(Message.seq)).all()
-        won = session.execute(claim).first()
+def claim_with_batch(session: Session, *, chunk_id: int, request_id_before: str | None, request_id: str | None,
+                     request_id_at: Any, now: Any, job_id: int, lo: int, hi: int) -> tuple[Row | None, list[Row]]:
+    """Claim a pending chunk (`pending → sending`, one more attempt, its request id) if its request id is still
+    `request_id_before`, and read its queued messages (id, mobile, custom_id, content, in seq order); returns the
+    claim's row (attempts, ambiguous_at; None: lost) and the messages. On PostgreSQL one statement (the UPDATE in
+    a WITH): a verification call waits on every round trip. Its statements are built once per process: building
+    and executing ORM statements was most of a verification call's claim (bench_call)."""
+    params = {"claim_id": chunk_id, "claim_request_id_before": request_id_before, "claim_request_id": request_id,
+              "claim_request_id_at": request_id_at, "claim_now": now, "batch_job_id": job_id, "batch_lo": lo,
+              "batch_hi": hi}
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        claim, queued = _claim_statements()
+        batch = conn.execute(queued, params).all()
+        won = conn.execute(claim, params).first()
         return won, list(batch) if won is not None else []
-    won = claim.cte("won")
-    rows = session.execute(select(*won.c, *columns).select_from(won).outerjoin(Message, and_(*queued))
-                           .order_by(Message.seq)).all()
+    rows = conn.execute(_claim_in_one(), params).all()
     if not rows:
         return None, []
-    width = len(won.c)
-    return rows[0][:width], [row[width:] for row in rows if row[width] is not None]
+    return rows[0][:2], [row[2:] for row in rows if row[2] is not None]
+
+
+@lru_cache(maxsize=1)
+def _claim_statements() -> tuple[Update, Select]:
+    """The claim of `claim_with_batch` (RETURNING attempts, ambiguous_at) and the read of its queued messages."""
+    chunks, messages = Chunk.__table__, Message.__table__
+    claim = (update(chunks)
+             .where(chunks.c.id == bindparam("claim_id"), chunks.c.status == ChunkStatus.PENDING.value,
+                    chunks.c.request_id.is_not_distinct_from(bindparam("claim_request_id_before",
+                                                                       type_=chunks.c.request_id.type)))
+             .values(status=ChunkStatus.SENDING.value, attempts=chunks.c.attempts + 1,
+                     updated_at=bindparam("claim_now", type_=chunks.c.updated_at.type),
+                     request_id=bindparam("claim_request_id", type_=chunks.c.request_id.type),
+                     request_id_at=bindparam("claim_request_id_at", type_=chunks.c.request_id_at.type))
+             .returning(chunks.c.attempts, chunks.c.ambiguous_at))
+    queued = (select(messages.c.id, messages.c.mobile, messages.c.custom_id, messages.c.content)
+              .where(messages.c.job_id == bindparam("batch_job_id"), messages.c.seq >= bindparam("batch_lo"),
+                     messages.c.seq < bindparam("batch_hi"), messages.c.status == MessageStatus.QUEUED.value)
+              .order_by(messages.c.seq))
+    return claim, queued
+
+
+@lru_cache(maxsize=1)
+def _claim_in_one() -> Select:
+    """PostgreSQL: the claim in a WITH, its queued messages outer-joined (no message: one row of the claim)."""
+    claim, queued = _claim_statements()
+    won, messages = claim.cte("won"), Message.__table__
+    batch = queued.whereclause
+    return (select(*won.c, messages.c.id, messages.c.mobile, messages.c.custom_id, messages.c.content)
+            .select_from(won).outerjoin(messages, batch).order_by(messages.c.seq))
+
+
+def update_chunk(session: Session, chunk_id: int, **values: Any) -> None:
+    """Set columns of one chunk (a statement built once per set of column names, executed as Core)."""
+    session.connection().execute(_chunk_update(tuple(sorted(values))), {
+        "chunk_id": chunk_id, **{f"new_{name}": value for name, value in values.items()}})
+
+
+@lru_cache(maxsize=64)
+def _chunk_update(names: tuple[str, ...]) -> Update:
+    """UPDATE chunk SET <names> WHERE id = :chunk_id, each value bound as `new_<name>` with its column's type."""
+    chunks = Chunk.__table__
+    return (update(chunks).where(chunks.c.id == bindparam("chunk_id"))
+            .values({name: bindparam(f"new_{name}", type_=chunks.c[name].type) for name in names}))
 
 
 def record_send_results(session: Session, results: Sequence[tuple[int, str, str | None]], *, sent_at: Any) -> None:

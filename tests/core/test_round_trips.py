@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import text, update
 
-from models import Chunk, Message, get_engine, session_scope
+from models import Chunk, Message, get_engine, session_scope, utcnow
 from models.bulk import claim_with_batch
 from models.statuses import ChunkStatus, MessageStatus
 from tests.conftest import TEST_DB
@@ -32,11 +32,9 @@ def test_a_claim_returns_its_batch_in_seq_order_or_nothing(accounts, status, clo
         execute(update(Message).where(Message.job_id == done.id, Message.seq.in_(closed))
                 .values(status=MessageStatus.REJECTED))
     # when: the claim runs (on PostgreSQL one statement)
-    claim = (update(Chunk).where(Chunk.id == chunk_id, Chunk.status == ChunkStatus.PENDING)
-             .values(status=ChunkStatus.SENDING, attempts=Chunk.attempts + 1)
-             .returning(Chunk.attempts, Chunk.ambiguous_at))
     with session_scope() as session:
-        won, batch = claim_with_batch(session, claim, job_id=done.id, lo=0, hi=4)
+        won, batch = claim_with_batch(session, chunk_id=chunk_id, request_id_before=None, request_id="r1",
+                                      request_id_at=utcnow(), now=utcnow(), job_id=done.id, lo=0, hi=4)
     # then: the claim's own row when it won, and the queued messages in seq order
     assert (won is not None) == claimed
     if claimed:
@@ -44,7 +42,23 @@ def test_a_claim_returns_its_batch_in_seq_order_or_nothing(accounts, status, clo
     by_id = {m.id: m.seq for m in rows(Message, job_id=done.id)}
     assert [by_id[mid] for mid, *_ in batch] == seqs
     assert [mobile for _, mobile, _, _ in batch] == [people[s] for s in seqs]
-    assert rows(Chunk, id=chunk_id)[0].status == ChunkStatus.SENDING
+    chunk = rows(Chunk, id=chunk_id)[0]
+    assert chunk.status == ChunkStatus.SENDING
+    assert chunk.request_id == ("r1" if claimed else None)
+
+
+def test_a_claim_whose_request_id_changed_since_it_was_read_is_lost(accounts):
+    # given: a pending chunk whose request id another worker has set since this one read it as empty
+    done, [(chunk_id, _)] = submit(accounts, "voice", "notify", mobiles(2), content="您好")
+    execute(update(Chunk).where(Chunk.id == chunk_id).values(request_id="theirs"))
+    # when: the claim expects the request id it read
+    with session_scope() as session:
+        won, batch = claim_with_batch(session, chunk_id=chunk_id, request_id_before=None, request_id="mine",
+                                      request_id_at=utcnow(), now=utcnow(), job_id=done.id, lo=0, hi=2)
+    # then: nothing is claimed and the chunk keeps the other worker's id
+    assert (won, batch) == (None, [])
+    chunk = rows(Chunk, id=chunk_id)[0]
+    assert (chunk.status, chunk.attempts, chunk.request_id) == (ChunkStatus.PENDING, 0, "theirs")
 
 
 postgresql_only = pytest.mark.skipif(TEST_DB != "postgresql", reason="a server connection pool: PostgreSQL")
