@@ -6,6 +6,7 @@ COPY tasks tasks
 COPY providers providers
 COPY models models
 COPY api api
-RUN pip install --no-cache-dir . && useradd --create-home msgrelay
+RUN pip install --no-cache-dir . && useradd --create-home msgrelay \
+    && mkdir -p /var/lib/msgrelay/metrics /var/lib/msgrelay/spool && chown -R msgrelay /var/lib/msgrelay
 USER msgrelay
 CMD ["msgrelay", "--help"]

@@ -35,6 +35,7 @@ test-postgresql: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_submit
 	MSGRELAY_BENCH_DB=postgresql MSGRELAY_BENCH_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.bench_reports
+	MSGRELAY_BENCH_DB=postgresql MSGRELAY_BENCH_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.bench_call 300
 	MSGRELAY_BENCH_DB=postgresql MSGRELAY_BENCH_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.bench_send 200000
 	MSGRELAY_BENCH_DB=postgresql MSGRELAY_BENCH_PG_URL=$(PG_URL) $(BIN)/python -m benchmarks.bench_send 1000000
 	$(BIN)/python -m benchmarks.bench_send 200000

@@ -1,6 +1,8 @@
 """Settings from the environment (prefix MSGRELAY_, `.env` honoured): one pydantic-settings object."""
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator
@@ -44,6 +46,9 @@ class Settings(DatabaseSettings):
     balance_fresh_s: float = 900.0
     # a submitted/unknown message with no report after this becomes `expired`
     report_expiry_s: float = 72 * 3600.0
+    # where a poll keeps a fetched answer when Redis fails just as it comes in (msgrelay/spool.py); the next poll on
+    # this machine ingests it, so give a container's workers a volume here
+    spool_dir: str = Field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "msgrelay-spool"))
     # the API refuses a larger request body (413) before reading more of it: a JSON job of ~4 million mobiles
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     # … and a larger upload (POST /v1/jobs/upload streams its recipients to the database)

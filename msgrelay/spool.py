@@ -5,22 +5,32 @@ worker was killed, a row did not fit) is gone at the provider. So a poll keeps e
 (a Redis list per account and purpose; with AOF `everysec` it survives a Redis restart, losing at most a second)
 and drops it only once its items are committed; the next poll ingests whatever is left, oldest first. The poll
 holds the account's lock, so one poller at a time works a spool.
+
+When Redis fails just as an answer comes in (the provider has handed it out, and it exists nowhere else), the
+answer is kept in a file of this machine's disk spool instead (`MSGRELAY_SPOOL_DIR`), the poll stops there, and
+the next poll on this machine ingests the files after the Redis list.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import queue
+import re
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 import redis
 
 from msgrelay.limits import get_redis
+from msgrelay.settings import get_settings
 from providers.base import HttpResponse
 from providers.common import loads
 from providers.errors import ProviderError
@@ -30,24 +40,65 @@ PAGES_AHEAD = 4  # answers fetched (and kept) ahead of the batch being stored
 WRITERS = 2  # batches stored at once, each in its own transaction
 
 
+class KeptOnDisk(redis.RedisError):
+    """Redis failed while an answer was being kept; the answer is kept in this machine's disk spool (`path`)."""
+
+    def __init__(self, path: Path, cause: redis.RedisError) -> None:
+        super().__init__(f"{type(cause).__name__}: the answer is kept in {path}")
+        self.path = path
+
+
 class Spool:
     """The fetched-but-not-yet-stored answers of one account's query (`purpose`: reports, inbound)."""
 
-    def __init__(self, account: str, purpose: str, *, client: redis.Redis | None = None) -> None:
+    def __init__(self, account: str, purpose: str, *, client: redis.Redis | None = None,
+                 disk: Path | None = None) -> None:
         self.key = f"msgrelay:spool:{purpose}:{account}"
         self.client = client or get_redis()
+        self.disk = disk or Path(get_settings().spool_dir) / purpose / _file_name(account)
 
     def keep(self, response: HttpResponse) -> None:
-        """Append an answer exactly as it came, before anything is parsed or stored."""
+        """Append an answer exactly as it came, before anything is parsed or stored; if Redis fails, keep it on
+        this machine's disk and raise KeptOnDisk (the RedisError itself when the disk fails too)."""
         answer = {"status": response.status, "text": response.text, "headers": dict(response.headers)}
         try:
-            kept: bytes | str = orjson.dumps(answer)
+            kept: bytes = orjson.dumps(answer)
         except orjson.JSONEncodeError:  # a lone surrogate in the text: the standard library escapes it
-            kept = json.dumps(answer)
-        self.client.rpush(self.key, kept)
+            kept = json.dumps(answer).encode()
+        try:
+            self.client.rpush(self.key, kept)
+        except redis.RedisError as exc:
+            try:
+                path = self._write_file(kept)
+            except OSError:
+                log.exception("%s: Redis failed (%s) and the disk spool too", self.key, type(exc).__name__)
+                raise exc from None
+            log.warning("%s: Redis failed (%s): the answer is kept in %s", self.key, type(exc).__name__, path)
+            raise KeptOnDisk(path, exc) from exc
+
+    def _write_file(self, kept: bytes) -> Path:
+        """Write one answer to a new file of the disk spool, whole or not at all; its path (names sort by time)."""
+        self.disk.mkdir(parents=True, exist_ok=True)
+        path = self.disk / f"{time.time_ns():020d}-{os.getpid()}-{threading.get_ident()}.json"
+        part = path.with_suffix(".part")
+        with open(part, "wb") as f:
+            f.write(kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+        directory = os.open(self.disk, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new name itself survives a crash
+        finally:
+            os.close(directory)
+        return path
+
+    def files(self) -> list[Path]:
+        """The answers kept on this machine's disk, oldest first."""
+        return sorted(self.disk.glob("*.json")) if self.disk.is_dir() else []
 
     def __len__(self) -> int:
-        return int(self.client.llen(self.key))
+        return int(self.client.llen(self.key)) + len(self.files())
 
     def drain(self, parse: Callable[[HttpResponse], Sequence[Any]], store: Callable[[Sequence[Any]], Any]) -> list[int]:
         """Parse and store every kept answer, oldest first, dropping each once stored; returns the number of
@@ -55,12 +106,15 @@ class Spool:
         no items and is dropped; a failure to store leaves it, and everything after it, for the next poll."""
         sizes: list[int] = []
         while (raw := self.client.lindex(self.key, 0)) is not None:
-            kept = loads(raw)
-            items = self._parse(parse, HttpResponse(kept["status"], kept["text"], kept.get("headers") or {}))
-            if items is not None:
+            if (items := self._parse(parse, _answer(raw))) is not None:
                 store(items)
                 sizes.append(len(items))
             self.client.lpop(self.key)
+        for path in self.files():  # kept while Redis was failing: after everything Redis kept before them
+            if (items := self._parse(parse, _answer(path.read_bytes()))) is not None:
+                store(items)
+                sizes.append(len(items))
+            path.unlink()
         return sizes
 
     def pull(self, fetch: Callable[[], HttpResponse], parse: Callable[[HttpResponse], Sequence[Any]],
@@ -83,10 +137,11 @@ class Spool:
                     response = fetch()
                     try:
                         self.keep(response)
-                    except redis.RedisError:
-                        # Redis went away after the provider handed this answer out: it exists nowhere else now,
-                        # so it is stored without its safety net (after what came before), and the poll stops
-                        ahead.put(("unkept", self._parse(parse, response)))
+                    except KeptOnDisk as exc:  # Redis went away: stored after what came before, then the poll
+                        ahead.put(("disk", self._parse(parse, response), exc.path))  # stops; the file is the net
+                        raise
+                    except redis.RedisError:  # … and the disk failed too: stored without a safety net
+                        ahead.put(("disk", self._parse(parse, response), None))
                         raise
                     items = self._parse(parse, response)
                     ahead.put(("page", items))
@@ -103,12 +158,12 @@ class Spool:
         batch: list[Any] = []
         kept = 0
         try:
-            while (got := ahead.get())[0] in ("page", "unkept"):
-                if got[0] == "unkept":  # stored after the kept answers before it; nothing to drop from the spool
+            while (got := ahead.get())[0] in ("page", "disk"):
+                if got[0] == "disk":  # stored after the answers kept before it; then its file is removed
                     writers.submit(batch, kept)
                     batch, kept = [], 0
+                    writers.submit(list(got[1] or ()), 0, file=got[2])
                     if got[1]:
-                        writers.submit(list(got[1]), 0)
                         sizes.append(len(got[1]))
                     continue
                 kept += 1
@@ -152,7 +207,7 @@ class _Writers:
     def __init__(self, spool: Spool, store: Callable[[Sequence[Any]], Any], n: int) -> None:
         self.spool, self.store, self.n = spool, store, n
         self.pool = ThreadPoolExecutor(n, thread_name_prefix=f"store {spool.key}")
-        self.inflight: deque[tuple[Future, int]] = deque()
+        self.inflight: deque[tuple[Future, int, Path | None]] = deque()
         self.failed: BaseException | None = None
 
     def free(self) -> bool:
@@ -161,14 +216,15 @@ class _Writers:
             self._finish_oldest()
         return len(self.inflight) < self.n
 
-    def submit(self, items: list[Any], answers: int) -> None:
-        """Store `items`, the items of the next `answers` kept answers (waiting for a writer if all are busy)."""
+    def submit(self, items: list[Any], answers: int, *, file: Path | None = None) -> None:
+        """Store `items`, the items of the next `answers` kept answers or of the answer kept in `file` (waiting
+        for a writer if all are busy)."""
         while len(self.inflight) >= self.n:
             self._finish_oldest()
         if self.failed is not None:  # a batch before this one failed: this one stays kept for the next poll
             self.close()
         future: Future = self.pool.submit(self.store, items) if items else _done()
-        self.inflight.append((future, answers))
+        self.inflight.append((future, answers, file))
 
     def close(self) -> None:
         """Wait for every batch; raise the first failure."""
@@ -180,16 +236,29 @@ class _Writers:
             raise failed
 
     def _finish_oldest(self) -> None:
-        future, answers = self.inflight.popleft()
+        future, answers, file = self.inflight.popleft()
         try:
             future.result()
         except BaseException as exc:
             self.failed = self.failed or exc
+        if self.failed is None and file is not None:
+            file.unlink()
         if self.failed is None and answers:
             try:
                 self.spool.client.ltrim(self.spool.key, answers, -1)
             except redis.RedisError as exc:  # stored, but still kept: the next poll stores them again (no change)
                 log.warning("%s: %d stored answers not dropped (%s)", self.spool.key, answers, type(exc).__name__)
+
+
+def _answer(kept: bytes) -> HttpResponse:
+    """A kept answer as it came."""
+    answer = loads(kept)
+    return HttpResponse(answer["status"], answer["text"], answer.get("headers") or {})
+
+
+def _file_name(account: str) -> str:
+    """A folder name for an account: its name made safe, and a hash so that two names never share one."""
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', account)[:64]}-{hashlib.sha256(account.encode()).hexdigest()[:12]}"
 
 
 def _done() -> Future:

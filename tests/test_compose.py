@@ -79,6 +79,10 @@ def test_prometheus_and_grafana_mount_files_that_exist_and_every_msgrelay_proces
     counted = [n for n, s in SERVICES.items() if s.get("command", [""])[0] in ("msgrelay", "celery")
                and n != "migrate"]
     assert all("metrics:/var/lib/msgrelay/metrics" in SERVICES[n]["volumes"] for n in counted), counted
+    # … and the disk spool of fetched pages, where the settings point (a new volume takes the image's owner)
+    assert all("spool:/var/lib/msgrelay/spool" in SERVICES[n]["volumes"] for n in counted), counted
+    assert all(SERVICES[n]["environment"]["MSGRELAY_SPOOL_DIR"] == "/var/lib/msgrelay/spool" for n in counted)
+    assert "/var/lib/msgrelay/spool" in (ROOT / "Dockerfile").read_text()
 
 
 def test_flower_command_runs_with_auth_from_environment():

@@ -16,7 +16,7 @@ from models import Chunk, Message, RawReport, session_scope
 from models.statuses import ChunkStatus, MessageStatus
 from msgrelay.reports import ingest, poll_reports
 from msgrelay.send import send_chunk
-from msgrelay.spool import Spool
+from msgrelay.spool import KeptOnDisk, Spool
 from providers.base import HttpResponse, Report
 from providers.errors import TransientError
 from tests.core.conftest import execute, mobiles, rows, submit
@@ -233,15 +233,28 @@ def test_the_probe_switch_is_undone_after_an_error_and_never_hides_it():
         assert session.execute(text("SHOW enable_seqscan")).scalar() == "on"
 
 
-def test_an_answer_fetched_when_redis_went_away_is_stored_all_the_same(tmp_path):
+#: (case, does the store of that answer fail?, is the disk spool writable?)
+REDIS_GONE = [
+    ("stored at once, its file removed", False, True),
+    ("its store fails: its file stays for the next poll", True, True),
+    ("the disk fails too: stored without a net", False, False),
+]
+
+
+@pytest.mark.parametrize(("store_fails", "disk_ok"), [c[1:] for c in REDIS_GONE], ids=[c[0] for c in REDIS_GONE])
+def test_an_answer_fetched_when_redis_went_away_is_kept_on_disk(tmp_path, store_fails, disk_ok):
     # given a spool on a Redis of its own, which dies while the provider answers the third query (the provider has
-    # handed those reports out: they can no longer be kept, and they exist nowhere else)
+    # handed those reports out: they can no longer be kept in Redis, and they exist nowhere else)
     from msgrelay.cli.processes import Supervisor, start_embedded_redis
     pages = [[f"p{p}-{i}" for i in range(5)] for p in range(5)]
     stored: list[str] = []
     lock = threading.Lock()
+    disk = tmp_path / "disk"
+    if not disk_ok:
+        disk.write_text("a file where the spool's folder should be")
     with Supervisor(tmp_path / "logs") as sup:
-        spool = Spool("gone-test", "reports", client=redis.Redis.from_url(start_embedded_redis(sup, tmp_path)))
+        spool = Spool("gone-test", "reports", client=redis.Redis.from_url(start_embedded_redis(sup, tmp_path)),
+                      disk=disk)
         fetched = 0
 
         def fetch() -> HttpResponse:
@@ -254,12 +267,43 @@ def test_an_answer_fetched_when_redis_went_away_is_stored_all_the_same(tmp_path)
             return HttpResponse(200, json.dumps(pages[fetched - 1]))
 
         def store(items: list[str]) -> None:
+            if store_fails and items[0].startswith("p2"):
+                raise ConnectionError("the database went away too")
             with lock:
                 stored.extend(items)
 
         # when
-        with pytest.raises(redis.ConnectionError):
+        with pytest.raises((ConnectionError, redis.RedisError)) as raised:
             spool.pull(fetch, lambda r: json.loads(r.text), store, pages=10, page_size=5, batch_items=5)
-    # then: the poll stopped at that answer, and every report fetched was stored, the unkept answer's too
+    # then: the poll stopped at that answer; what was fetched is stored, or kept on this machine's disk
     assert fetched == 3
-    assert sorted(stored) == sorted(x for p in pages[:3] for x in p)
+    if store_fails:  # the store's failure is what the poll reports
+        assert isinstance(raised.value, ConnectionError) and "database" in str(raised.value)
+    else:  # Redis's, with where the answer went
+        assert isinstance(raised.value, KeptOnDisk) == disk_ok and isinstance(raised.value, redis.RedisError)
+    on_disk = sorted(disk.glob("*.json")) if disk_ok else []
+    assert len(on_disk) == (1 if store_fails else 0)
+    expected = pages[:2] if store_fails else pages[:3]
+    assert sorted(stored) == sorted(x for p in expected for x in p)
+    if store_fails:  # and the next poll, Redis back, stores it and removes the file
+        with Supervisor(tmp_path / "logs2") as sup:
+            again = Spool("gone-test", "reports", disk=disk,
+                          client=redis.Redis.from_url(start_embedded_redis(sup, tmp_path)))
+            assert again.drain(lambda r: json.loads(r.text), stored.extend) == [5]
+        assert sorted(stored) == sorted(x for p in pages[:3] for x in p) and not list(disk.glob("*"))
+
+
+def test_a_disk_spool_answer_is_whole_or_absent_and_drained_after_redis(tmp_path):
+    # given an answer kept in Redis, then one kept on disk (Redis failing), and a half-written file of a crash
+    spool = Spool(f"spool-test-{time.time_ns()}", "reports", disk=tmp_path / "disk")
+    spool.keep(HttpResponse(200, "older"))
+    dead = Spool("any", "reports", client=redis.Redis(port=1, socket_connect_timeout=0.5), disk=tmp_path / "disk")
+    with pytest.raises(KeptOnDisk) as raised:
+        dead.keep(HttpResponse(200, "newer \ud800"))
+    (tmp_path / "disk" / "00000000000000000000-1-1.part").write_bytes(b'{"status": 200, "te')
+    assert raised.value.path.parent == tmp_path / "disk" and "newer" in raised.value.path.read_text()
+    # when the next poll drains the spool
+    got: list[str] = []
+    sizes = spool.drain(lambda r: [r.text], got.extend)
+    # then Redis's answer first, then the disk's; the partial file is no answer
+    assert sizes == [1, 1] and got == ["older", "newer \ud800"] and len(spool) == 0
