@@ -78,10 +78,10 @@ class Spool:
 
     def _write_file(self, kept: bytes) -> Path:
         """Write one answer to a new file of the disk spool, whole or not at all; its path (names sort by time)."""
-        self.disk.mkdir(parents=True, exist_ok=True)
+        self.disk.mkdir(mode=0o700, parents=True, exist_ok=True)  # recipients' numbers: this user's alone
         path = self.disk / f"{time.time_ns():020d}-{os.getpid()}-{threading.get_ident()}.json"
         part = path.with_suffix(".part")
-        with open(part, "wb") as f:
+        with open(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(kept)
             f.flush()
             os.fsync(f.fileno())

@@ -302,6 +302,7 @@ def test_a_disk_spool_answer_is_whole_or_absent_and_drained_after_redis(tmp_path
         dead.keep(HttpResponse(200, "newer \ud800"))
     (tmp_path / "disk" / "00000000000000000000-1-1.part").write_bytes(b'{"status": 200, "te')
     assert raised.value.path.parent == tmp_path / "disk" and "newer" in raised.value.path.read_text()
+    assert raised.value.path.stat().st_mode & 0o077 == 0 and (tmp_path / "disk").stat().st_mode & 0o077 == 0
     # when the next poll drains the spool
     got: list[str] = []
     sizes = spool.drain(lambda r: [r.text], got.extend)
