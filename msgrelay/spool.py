@@ -55,7 +55,7 @@ class Spool:
                  disk: Path | None = None) -> None:
         self.key = f"msgrelay:spool:{purpose}:{account}"
         self.client = client or get_redis()
-        self.disk = disk or Path(get_settings().spool_dir) / purpose / _file_name(account)
+        self.disk = disk or _disk_folder(purpose, account)
 
     def keep(self, response: HttpResponse) -> None:
         """Append an answer exactly as it came, before anything is parsed or stored; if Redis fails, keep it on
@@ -254,6 +254,14 @@ def _answer(kept: bytes) -> HttpResponse:
     """A kept answer as it came."""
     answer = loads(kept)
     return HttpResponse(answer["status"], answer["text"], answer.get("headers") or {})
+
+
+def _disk_folder(purpose: str, account: str) -> Path:
+    """This deployment's folder for an account's answers: under a hash of its database, so that two deployments (or
+    two test runs) on one machine with the same account names never drain each other's files."""
+    settings = get_settings()
+    deployment = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+    return Path(settings.spool_dir) / deployment / purpose / _file_name(account)
 
 
 def _file_name(account: str) -> str:

@@ -293,6 +293,24 @@ def test_an_answer_fetched_when_redis_went_away_is_kept_on_disk(tmp_path, store_
         assert sorted(stored) == sorted(x for p in pages[:3] for x in p) and not list(disk.glob("*"))
 
 
+def test_the_disk_spool_is_apart_per_deployment_and_account(monkeypatch, tmp_path):
+    # given two deployments on one machine (two databases), with accounts of the same and of odd names
+    from msgrelay.settings import reload_settings
+    monkeypatch.setenv("MSGRELAY_SPOOL_DIR", str(tmp_path))
+    folders = []
+    try:
+        for url in ("sqlite:///one.db", "sqlite:///two.db"):
+            monkeypatch.setenv("MSGRELAY_DATABASE_URL", url)
+            reload_settings()
+            folders += [Spool(name, "reports").disk for name in ("voice", "a/../b", "a_.._b")]
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+    # then every folder is apart, under the spool folder, and no name climbs out of it
+    assert len(set(folders)) == 6
+    assert all(f.resolve().is_relative_to(tmp_path) and ".." not in f.parts for f in folders)
+
+
 def test_a_disk_spool_answer_is_whole_or_absent_and_drained_after_redis(tmp_path):
     # given an answer kept in Redis, then one kept on disk (Redis failing), and a half-written file of a crash
     spool = Spool(f"spool-test-{time.time_ns()}", "reports", disk=tmp_path / "disk")
