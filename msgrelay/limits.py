@@ -31,10 +31,16 @@ return wait_ms
 """
 
 
-@lru_cache(maxsize=4)
 def get_redis(url: str | None = None) -> redis.Redis:
-    """A pooled client for locks and rate limits."""
-    return redis.Redis.from_url(url or get_settings().effective_redis_url())
+    """A pooled client for locks and rate limits (of the settings as they are now: reloaded settings that name
+    another Redis get a client of it)."""
+    return _client(url or get_settings().effective_redis_url())
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    """One pooled client per Redis URL per process."""
+    return redis.Redis.from_url(url)
 
 
 def take_token(account: str, rate_per_s: float, *, client: redis.Redis | None = None) -> float:
