@@ -38,6 +38,10 @@ RETRIES = Counter("msgrelay_retries", "Chunk sends tried again, by account and r
 WEBHOOK_DELIVERIES = Counter("msgrelay_webhook_deliveries", "Webhook delivery tries by outcome", ["outcome"])
 for _outcome in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILING, DeliveryStatus.DEAD):
     WEBHOOK_DELIVERIES.labels(_outcome.value)  # at zero from the start: a rate of nothing is 0, not absent
+SPOOL_ON_DISK = Counter("msgrelay_spool_kept_on_disk", "Fetched answers kept on a worker's disk because Redis failed "
+                        "as they arrived, by purpose (reports, inbound)", ["purpose"])
+for _purpose in ("reports", "inbound"):
+    SPOOL_ON_DISK.labels(_purpose)  # at zero from the start, as above
 WEBHOOK_LAG = Histogram("msgrelay_webhook_lag_seconds", "From a delivery's first event to its acknowledgement",
                         buckets=_LAG_BUCKETS)
 

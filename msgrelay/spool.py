@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 import redis
 
+from msgrelay import metrics
 from msgrelay.limits import get_redis
 from msgrelay.settings import get_settings
 from providers.base import HttpResponse
@@ -53,7 +54,7 @@ class Spool:
 
     def __init__(self, account: str, purpose: str, *, client: redis.Redis | None = None,
                  disk: Path | None = None) -> None:
-        self.key = f"msgrelay:spool:{purpose}:{account}"
+        self.key, self.purpose = f"msgrelay:spool:{purpose}:{account}", purpose
         self.client = client or get_redis()
         self.disk = disk or _disk_folder(purpose, account)
 
@@ -74,6 +75,7 @@ class Spool:
                 log.exception("%s: Redis failed (%s) and the disk spool too", self.key, type(exc).__name__)
                 raise exc from None
             log.warning("%s: Redis failed (%s): the answer is kept in %s", self.key, type(exc).__name__, path)
+            metrics.SPOOL_ON_DISK.labels(self.purpose).inc()
             raise KeptOnDisk(path, exc) from exc
 
     def _write_file(self, kept: bytes) -> Path:

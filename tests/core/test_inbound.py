@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from models import InboundMessage, session_scope
@@ -23,6 +24,11 @@ def stored(mobile: str) -> list[str]:
         return list(session.scalars(select(InboundMessage.content).where(InboundMessage.mobile == mobile)))
 
 
+def on_disk() -> float:
+    """msgrelay_spool_kept_on_disk_total{purpose="inbound"} as this process counts it."""
+    return REGISTRY.get_sample_value("msgrelay_spool_kept_on_disk_total", {"purpose": "inbound"}) or 0.0
+
+
 def test_a_reply_fetched_as_redis_dies_is_kept_on_disk_and_stored_by_the_next_poll(accounts, sim, settings,
                                                                                    monkeypatch, tmp_path):
     # given: a reply waiting at the provider, a Redis of this test's own, and a query that takes a second to answer
@@ -31,6 +37,7 @@ def test_a_reply_fetched_as_redis_dies_is_kept_on_disk_and_stored_by_the_next_po
     sim.faults(latency_s=1.0)
     spool = tmp_path / "spool"
     monkeypatch.setenv("MSGRELAY_SPOOL_DIR", str(spool))
+    counted = on_disk()
     with Supervisor(tmp_path / "logs") as sup:
         try:
             monkeypatch.setenv("MSGRELAY_REDIS_URL", start_embedded_redis(sup, tmp_path))
@@ -47,8 +54,9 @@ def test_a_reply_fetched_as_redis_dies_is_kept_on_disk_and_stored_by_the_next_po
             with pytest.raises(KeptOnDisk):
                 poll_inbound(accounts["sms"], settings)
             killer.join()
-            # then: the reply the provider handed out is on disk, not yet stored
+            # then: the reply the provider handed out is on disk, not yet stored, and counted for the alert
             [kept] = list(spool.rglob("*.json"))
+            assert on_disk() == counted + 1
             assert mobile in kept.read_text() and stored(mobile) == []
             # when: Redis is back and the next poll runs
             sim.faults(latency_s=0.0)
