@@ -164,6 +164,7 @@ def _array_type(session: Session, table: Table, column: str) -> str:
 
 @lru_cache(maxsize=64)
 def _compiled_array_type(dialect: Any, table: Table, column: str) -> str:
+    """`_array_type`, compiled once per dialect, table and column."""
     return f"{table.c[column].type.compile(dialect)}[]"
 
 

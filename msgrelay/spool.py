@@ -72,7 +72,8 @@ class Spool:
             try:
                 path = self._write_file(kept)
             except OSError:
-                log.exception("%s: Redis failed (%s) and the disk spool too", self.key, type(exc).__name__)
+                log.exception("%s: Redis failed (%s) and the disk spool (MSGRELAY_SPOOL_DIR) too", self.key,
+                              type(exc).__name__)
                 raise exc from None
             log.warning("%s: Redis failed (%s): the answer is kept in %s", self.key, type(exc).__name__, path)
             metrics.SPOOL_ON_DISK.labels(self.purpose).inc()
@@ -107,15 +108,17 @@ class Spool:
         items of each answer. An answer that parses to an error (e.g. the provider refused the query) holds
         no items and is dropped; a failure to store leaves it, and everything after it, for the next poll."""
         sizes: list[int] = []
-        while (raw := self.client.lindex(self.key, 0)) is not None:
-            if (items := self._parse(parse, _answer(raw))) is not None:
+
+        def ingest(kept: bytes) -> None:
+            if (items := self._parse(parse, _answer(kept))) is not None:
                 store(items)
                 sizes.append(len(items))
+
+        while (raw := self.client.lindex(self.key, 0)) is not None:
+            ingest(raw)
             self.client.lpop(self.key)
         for path in self.files():  # kept while Redis was failing: after everything Redis kept before them
-            if (items := self._parse(parse, _answer(path.read_bytes()))) is not None:
-                store(items)
-                sizes.append(len(items))
+            ingest(path.read_bytes())
             path.unlink()
         return sizes
 
