@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.harness import bench_env, cpu_line, cpu_use, group_rss_mb, wal_line, wal_use
+from benchmarks.harness import bench_env, cpu_line, cpu_use, dirty_mb, group_rss_mb, wal_line, wal_use
 from benchmarks.limit import measure
 from msgrelay.cli.priority import nice_argv
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
@@ -73,10 +73,11 @@ def main() -> None:
         t_submit = time.perf_counter() - started
         calls.start()
         t_sent = t_done = None
-        peak = dict.fromkeys(groups, 0.0)
+        peak, dirty = dict.fromkeys(groups, 0.0), 0.0
         while t_done is None and time.perf_counter() - started < 3600:
             for name, pgid in groups.items():
                 peak[name] = max(peak[name], group_rss_mb(pgid))
+            dirty = max(dirty, dirty_mb())
             view = requests.get(f"{api}/v1/jobs/{job}", timeout=30).json()
             if t_sent is None and view["counts"]["queued"] == 0:
                 t_sent = time.perf_counter() - started
@@ -127,6 +128,8 @@ def main() -> None:
         print(cpu_line(cpu, t_done))
         if wal:
             print(wal)
+        print(f"most dirty page cache during the job: {dirty:.0f} MB (the kernel writes it out in bursts that stall "
+              f"commits; PostgreSQL's backend_flush_after, MSGRELAY_PG_BACKEND_FLUSH_AFTER, keeps it small)")
         print(f"simulator: {stats['accepted_recipients']:,} recipients accepted (job + bare + verification), "
               f"{duplicates} duplicates")
 

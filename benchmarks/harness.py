@@ -32,6 +32,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def dirty_mb() -> float:
+    """The kernel's dirty page cache (written data not yet on disk), in MB: what a writeback burst writes at once."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("Dirty:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def group_rss_mb(pgid: int, field: str = "VmRSS") -> float:
     """Resident memory of every process in a process group (a worker and its pool), in MB, from /proc;
     `field="VmHWM"` gives each process's peak instead (what sampling every quarter second may miss)."""

@@ -1,6 +1,7 @@
 """Engine and sessions: SQLite (WAL, busy timeout) as the embedded default, PostgreSQL in production."""
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,6 +9,7 @@ from functools import lru_cache
 from select import POLLERR, POLLHUP, POLLIN, poll
 from typing import Any
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -21,12 +23,40 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MSGRELAY_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///msgrelay.db"
+    #: PostgreSQL's `backend_flush_after` for every connection msgrelay opens ("" leaves the server's own): each
+    #: backend asks the kernel to write the pages it evicts as it goes, instead of leaving hundreds of megabytes
+    #: dirty for a writeback burst that stalls every commit's WAL flush (docs/DESIGN-NOTES.md, "Dirty pages")
+    pg_backend_flush_after: str = "256kB"
+
+    @field_validator("pg_backend_flush_after")
+    @classmethod
+    def _flush_size(cls, value: str) -> str:
+        """A size PostgreSQL takes for `backend_flush_after`: 0 (off) to 2MB, or empty for the server's own."""
+        value = value.strip()
+        if not value:
+            return value
+        match = re.fullmatch(r"(\d{1,7})(kB|MB)?", value)
+        if match is None:
+            raise ValueError("must be a size such as 256kB or 1MB, 0 (off), or empty for the server's own setting")
+        kb = int(match[1]) * {None: 8, "kB": 1, "MB": 1024}[match[2]]  # a bare number counts 8kB pages
+        if kb > MAX_FLUSH_AFTER_KB:
+            raise ValueError("must be at most 2MB (PostgreSQL's limit)")
+        return value
+
+
+#: PostgreSQL's largest `backend_flush_after`
+MAX_FLUSH_AFTER_KB = 2048
 
 
 @lru_cache(maxsize=1)
+def database_settings() -> DatabaseSettings:
+    """The database settings, read once per process."""
+    return DatabaseSettings()
+
+
 def default_database_url() -> str:
     """The configured database URL, read once per process."""
-    return DatabaseSettings().database_url
+    return database_settings().database_url
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -58,7 +88,21 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
     engine = create_engine(url, pool_size=5, max_overflow=5)
     ping_when_in_doubt(engine)
+    flush_as_it_goes(engine, database_settings().pg_backend_flush_after)
     return engine
+
+
+def flush_as_it_goes(engine: Engine, flush_after: str) -> None:
+    """Give each new connection PostgreSQL's `backend_flush_after` (nothing for ""). Set by a statement, not a
+    startup option, so that a pooler that refuses startup options (PgBouncer) still connects; committed, so that
+    the pool's rollback on check-in keeps it."""
+    if not flush_after:
+        return
+
+    @event.listens_for(engine, "connect")
+    def _flush_after(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("SELECT set_config('backend_flush_after', %s, false)", (flush_after,))
+        dbapi_conn.commit()
 
 
 #: a pooled connection idle this long is pinged before use even when nothing says it is gone (a silent network)

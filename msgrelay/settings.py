@@ -103,8 +103,8 @@ def get_settings() -> Settings:
 
 def reload_settings() -> Settings:
     """Read the environment again (after a process changed it, e.g. the demo pointing at its own database)."""
-    from models.db import default_database_url
+    from models.db import database_settings
 
     get_settings.cache_clear()
-    default_database_url.cache_clear()
+    database_settings.cache_clear()
     return get_settings()
