@@ -42,6 +42,10 @@ SPOOL_ON_DISK = Counter("msgrelay_spool_kept_on_disk", "Fetched answers kept on 
                         "as they arrived, by purpose (reports, inbound)", ["purpose"])
 for _purpose in ("reports", "inbound"):
     SPOOL_ON_DISK.labels(_purpose)  # at zero from the start, as above
+RIGHT_OF_WAY_WAIT = Counter("msgrelay_right_of_way_wait_seconds", "Time throughput work held off for verification "
+                            "calls in flight, by work (send, poll, webhook, upload)", ["work"])
+for _work in ("send", "poll", "webhook", "upload"):
+    RIGHT_OF_WAY_WAIT.labels(_work)  # at zero from the start, as above
 WEBHOOK_LAG = Histogram("msgrelay_webhook_lag_seconds", "From a delivery's first event to its acknowledgement",
                         buckets=_LAG_BUCKETS)
 

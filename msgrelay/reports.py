@@ -22,13 +22,13 @@ from models import Chunk, Job, Message, RawReport, session_scope, utcnow
 from models.bulk import apply_reports, clip, find_messages, insert_rows, update_by_id, update_messages_by_id
 from models.db import ping
 from models.statuses import ChunkStatus, MessageStatus
-from msgrelay import metrics
+from msgrelay import metrics, right_of_way
 from msgrelay.accounts import Account
 from msgrelay.jobs import finalize_jobs
 from msgrelay.limits import account_lock
 from msgrelay.settings import Settings
 from msgrelay.spool import Spool
-from providers.base import Report
+from providers.base import HttpResponse, Report
 from providers.registry import get_provider
 
 #: a report may turn these into its own status; `expired` only means "no report came in time"
@@ -230,9 +230,16 @@ def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
         return {"fetched": 0, "matched": 0, "locked": 1}
     matched = 0
     counting = threading.Lock()
+    give_way = right_of_way.waiter(settings.right_of_way_s, "poll")  # throughput work: verification calls first
+
+    def fetch() -> HttpResponse:
+        give_way()
+        return metrics.call(account.name, account.base_url, provider.build_report_query(account, utcnow()),
+                            sending=False, read_timeout_s=settings.http_read_timeout_s)
 
     def store(reports: Sequence[Report]) -> None:  # called by the spool's writer threads, several at once
         nonlocal matched
+        give_way()
         n = ingest(account, reports, "poll")
         with counting:
             matched += n
@@ -242,9 +249,7 @@ def poll_reports(account: Account, settings: Settings) -> dict[str, int]:
         spool = Spool(account.name, "reports")
         sizes = spool.drain(provider.parse_reports, store)  # pages an earlier poll kept but could not store
         sizes += spool.pull(
-            lambda: metrics.call(account.name, account.base_url, provider.build_report_query(account, utcnow()),
-                                 sending=False, read_timeout_s=settings.http_read_timeout_s),
-            provider.parse_reports, store, pages=MAX_PAGES_PER_POLL, page_size=provider.report_page_size,
+            fetch, provider.parse_reports, store, pages=MAX_PAGES_PER_POLL, page_size=provider.report_page_size,
             batch_items=BATCH_REPORTS, after_page=lambda: lock.extend(30, replace_ttl=True))
         matched += rematch(account)  # reports that came before their submission was recorded
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -48,8 +48,11 @@ class Outcome:
     new_chunks: tuple[tuple[int, str], ...] = ()
 
 
-def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Account]) -> Outcome:
-    """Send one chunk at most once; return what the task should do next."""
+def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Account],
+               give_way: Callable[[], object] = lambda: 0.0) -> Outcome:
+    """Send one chunk at most once; return what the task should do next. `give_way` is called before each of its
+    transactions (a bulk send holds off while a verification call is in flight: ``msgrelay.right_of_way``)."""
+    give_way()
     # One transaction reads the chunk, checks what may hold it back, reads its batch, claims the chunk and screens
     # the batch (suppression list, caps) in one statement less: a verification call waits on every round trip,
     # and a transaction costs two of its own (BEGIN, COMMIT; the pool pings only a connection in doubt). A worker
@@ -66,7 +69,7 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         raise
     if isinstance(claimed, Outcome):
         return claimed
-    return _send(claimed, settings)
+    return _send(claimed, settings, give_way)
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ def _held(session: Session, chunk: Chunk, job: Job, account: Account, name: str,
     return None
 
 
-def _send(claimed: Claimed, settings: Settings) -> Outcome:
+def _send(claimed: Claimed, settings: Settings, give_way: Callable[[], object]) -> Outcome:
     """The claimed chunk's one request, and what its answer (or its failure) leaves in the database."""
     chunk, job, provider, batch, ids, tries = (claimed.chunk, claimed.job, claimed.provider, claimed.batch,
                                                claimed.ids, claimed.tries)
@@ -225,6 +228,7 @@ def _send(claimed: Claimed, settings: Settings) -> Outcome:
         return _on_error(AmbiguousError("ANSWER_ERROR", type(exc).__name__), chunk, job, batch, provider, tries,
                          settings)
 
+    give_way()  # the answer is in hand; only its record waits (a worker lost meanwhile leaves it to the sweeper)
     with session_scope() as session:
         by_custom = {a.custom_id: a for a in accepted if a.custom_id}
         by_mobile = {a.mobile: a for a in accepted}

@@ -53,6 +53,9 @@ class Settings(DatabaseSettings):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     # … and a larger upload (POST /v1/jobs/upload streams its recipients to the database)
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # verification calls have the right of way (msgrelay/right_of_way.py): while one is in flight, a step of bulk
+    # sends, report polls, webhook deliveries or a big submit waits for it this long at most (0: never waits)
+    right_of_way_ms: int = Field(default=200, ge=0, le=10_000)
 
     # producer status webhooks (DESIGN §9): the default receiver of jobs without a callback_url, and the secrets
     # (comma-separated: the first is the newest; every one signs a `v1=`, so a receiver holding any verifies)
@@ -93,6 +96,11 @@ class Settings(DatabaseSettings):
     def effective_redis_url(self) -> str:
         """Redis for locks and rate limits."""
         return self.redis_url or self.effective_broker_url()
+
+    @property
+    def right_of_way_s(self) -> float:
+        """`right_of_way_ms` in seconds: the most a throughput step waits for verification calls in flight."""
+        return self.right_of_way_ms / 1000
 
 
 @lru_cache(maxsize=1)

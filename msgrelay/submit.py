@@ -16,11 +16,12 @@ from models import Chunk, Job, Message, get_engine, is_sqlite, session_scope, ut
 from models.bulk import MESSAGE_COLUMNS, MESSAGE_COLUMNS_STATED, insert_job_at_once, insert_messages
 from msgrelay.accounts import Account, routes_of
 from msgrelay.routes.config import Route
+from msgrelay import right_of_way
 from msgrelay.content_check import precheck_content
 from msgrelay.settings import get_settings
 from msgrelay.webhooks.receivers import receiver_id, receiver_url
 from msgrelay.templates import precheck_template
-from models.statuses import ChunkStatus, HeldBack, JobStatus, MessageStatus
+from models.statuses import ChunkStatus, HeldBack, JobStatus, MessageStatus, Queue
 from msgrelay.policy import holds
 from msgrelay.policy.suppressions import Lookup
 from providers.base import Provider, Recipient, SendSpec
@@ -320,18 +321,39 @@ def submit_job(
     # one batch on PostgreSQL is one write (`write_at_once`): it needs no transaction of its own, so no BEGIN and
     # COMMIT round trips (the reads before it are single statements, and an idempotency race ends in its INSERT)
     at_once = 0 < len(people) <= batch and not is_sqlite(get_engine(database_url))
+    # a verification call holds throughput work off from here until the otp worker has sent it
+    call = right_of_way.Call(counted=job.provider.queue_for(job.spec.kind, len(people)) == Queue.OTP
+                             and get_settings().right_of_way_ms > 0)
+    try:
+        written = _write(job, people, idempotency_key=idempotency_key, database_url=database_url, at_once=at_once,
+                         batch=batch, now=now)
+        if isinstance(written, Submitted):
+            return written
+        row, chunk_ids = written
+        if row.status == JobStatus.RUNNING and row.waiting_until is None:
+            call.hand_to(chunk_ids)
+            publish(job, row.id, chunk_ids, row.total, enqueue)
+    finally:
+        call.close()
+    return Submitted(row.id, row.total, row.chunks, created=True, duplicates_removed=removed)
+
+
+def _write(job: Prepared, people: Sequence[Recipient], *, idempotency_key: str | None, database_url: str | None,
+           at_once: bool, batch: int, now: datetime) -> Submitted | tuple[Job, list[int]]:
+    """Write a short job in one transaction (or one statement): its row and chunk ids, or the earlier job of the
+    same idempotency key."""
     try:
         with session_scope(database_url, autocommit=at_once) as session:
             if idempotency_key and (old := _by_key(session, idempotency_key)):
                 return Submitted(old.id, old.total, old.chunks, created=False)
             _check_custom_ids(session, people)
             if at_once:
-                row, chunk_ids = write_at_once(session, job, people, now=now)
-            else:
-                row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))
-                hold = hold_at_submit(row, job, now)
-                chunk_ids = add_chunks(session, row, seqs=len(people), batch=batch, now=now, due=hold and hold.until)
-                row.suppressed = insert_recipients(session, row, job, people, start=0, now=now)
+                return write_at_once(session, job, people, now=now)
+            row = new_job(session, job, now=now, total=len(people), chunks=-(-len(people) // batch))
+            hold = hold_at_submit(row, job, now)
+            chunk_ids = add_chunks(session, row, seqs=len(people), batch=batch, now=now, due=hold and hold.until)
+            row.suppressed = insert_recipients(session, row, job, people, start=0, now=now)
+            return row, chunk_ids
     except IntegrityError:
         # Two producers raced with one idempotency key: the other one won; answer with its job.
         if idempotency_key:
@@ -339,9 +361,6 @@ def submit_job(
                 if old := _by_key(session, idempotency_key):
                     return Submitted(old.id, old.total, old.chunks, created=False)
         raise
-    if row.status == JobStatus.RUNNING and row.waiting_until is None:
-        publish(job, row.id, chunk_ids, row.total, enqueue)
-    return Submitted(row.id, row.total, row.chunks, created=True, duplicates_removed=removed)
 
 
 def hold_at_submit(row: Job, job: Prepared, now: datetime) -> Hold | None:

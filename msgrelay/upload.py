@@ -20,12 +20,14 @@ from sqlalchemy.exc import IntegrityError
 
 from models import Message, session_scope, utcnow
 from models.statuses import HeldBack, JobStatus
+from msgrelay import right_of_way
 from msgrelay.accounts import Account
 from msgrelay.policy.suppressions import Lookup
 from msgrelay.submit import (
     MAX_RECIPIENTS_PER_JOB, Enqueue, Submitted, _by_key, _check_custom_ids, add_chunks, drop_repeats, hold_at_submit,
     insert_recipients, new_job, precheck, prepare, publish, recipient_from,
 )
+from msgrelay.settings import get_settings
 from providers.errors import InvalidInput
 
 BATCH_ROWS = 10_000
@@ -56,7 +58,9 @@ def submit_stream(*, accounts: Mapping[str, Account], account: str | None = None
             row = new_job(session, job, now=now, total=0)
             seq = inserted = removed = suppressed = 0  # seq counts lines, so a refusal names the line
             lookup = Lookup(session, job.scopes())
+            give_way = right_of_way.waiter(get_settings().right_of_way_s, "upload")  # verification calls first
             while batch := list(islice(items, BATCH_ROWS)):
+                give_way()
                 if seq + len(batch) > MAX_RECIPIENTS_PER_JOB:
                     raise InvalidInput("recipients", f"at most {MAX_RECIPIENTS_PER_JOB} per job")
                 people = [recipient_from(seq + i, item) for i, item in enumerate(batch)]

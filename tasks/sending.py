@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from models import Chunk, Job, session_scope
-from msgrelay import send
+from models.statuses import Queue
+from msgrelay import right_of_way, send
 from msgrelay.accounts import get_accounts
 from msgrelay.logs import log_context
 from msgrelay.settings import get_settings
@@ -29,8 +30,15 @@ def enqueue_chunks(chunks: Iterable[tuple[int, str]]) -> None:
 def send_chunk(self, chunk_id: int) -> str:
     """Send one chunk at most once; a retry waits the countdown the policy chose (tries are counted in the
     chunk's row, so the task message carries nothing but the id)."""
+    settings = get_settings()
+    verification = (self.request.delivery_info or {}).get("routing_key") == Queue.OTP
     with log_context(**chunk_log_fields(chunk_id)):
-        outcome = send.send_chunk(chunk_id, settings=get_settings(), accounts=get_accounts())
+        try:  # a verification call has the right of way until it is sent; any other send gives way to it
+            outcome = send.send_chunk(chunk_id, settings=settings, accounts=get_accounts(), give_way=(
+                right_of_way.no_wait if verification else right_of_way.waiter(settings.right_of_way_s, "send")))
+        finally:
+            if verification:
+                right_of_way.call_ended(right_of_way.chunk_member(chunk_id))
         log.info("chunk %s: %s %s", chunk_id, outcome.action, outcome.detail)
         if outcome.new_chunks:
             enqueue_chunks(outcome.new_chunks)

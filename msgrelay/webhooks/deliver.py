@@ -22,7 +22,7 @@ from sqlmodel import Session
 from models import WebhookDelivery, WebhookEvent, WebhookReceiver, is_sqlite, session_scope, utcnow
 from models.statuses import DeliveryStatus
 from msgrelay.settings import Settings
-from msgrelay import metrics
+from msgrelay import metrics, right_of_way
 from msgrelay.webhooks import events, policy, signing
 
 #: deliveries that wait for a try (an operator's retry makes a dead one `pending` again)
@@ -250,9 +250,12 @@ def drain(receiver_id: int, settings: Settings, *, budget_s: float | None = None
     done: dict[str, int] = {}
     url = receiver_url(receiver_id)
     secrets = settings.webhook_secrets()
+    give_way = right_of_way.waiter(settings.right_of_way_s, "webhook")  # throughput work: verification calls first
+    give_way()
     claimed = claim(receiver_id, settings)
     while claimed is not None:
         delivery_id, body = claimed
+        give_way()
         answer = post(url, body, secrets, timeout_s=settings.webhook_timeout_s, delivery_id=delivery_id)
         more = receiver_id if time.monotonic() < deadline else None
         status, claimed = record(delivery_id, answer, settings, then_claim=more)

@@ -4,6 +4,8 @@ what was claimed and what was not."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 
 import orjson
 
@@ -188,3 +190,28 @@ def test_a_claim_reads_only_the_events_it_takes_however_many_wait(database, rece
     assert waiting > 50_000 and claimed is not None
     assert len(orjson.loads(claimed[1])["events"]) == 500
     assert entries <= 1_000, f"read {entries:,} events and index entries of {waiting:,} waiting to claim 500"
+
+
+def test_a_drain_gives_way_to_a_verification_call_in_flight(receiver):
+    from msgrelay import right_of_way
+    from msgrelay.settings import Settings
+
+    # given events waiting for a receiver, and a verification call in flight that reaches its provider in 0.4 s
+    receiver_id, job_id, _ = own_receiver_job(3, receiver.url)
+    with session_scope() as session:
+        session.execute(update(Message).where(Message.job_id == job_id).values(status=M.SUBMITTED))
+    right_of_way.call_started("test:held", ttl_ms=60_000)
+    timer = threading.Timer(0.4, right_of_way.call_ended, ["test:held"])
+    timer.start()
+    try:
+        # when the receiver's work is drained
+        started = time.monotonic()
+        done = deliver.drain(receiver_id, Settings(right_of_way_ms=2000), budget_s=5)
+        took = time.monotonic() - started
+    finally:
+        timer.join()
+        right_of_way.get_client().delete(right_of_way.KEY)
+    # then the drain waited for the call, and the events went out after it (the stack's worker, when up, may have
+    # delivered some of them: it gives way too, for its own bound)
+    assert took >= 0.4, (took, done)
+    wait_until(lambda: sum(len(body) for body in posted(receiver)) == 3, timeout_s=10, what="the 3 events posted")

@@ -1,0 +1,168 @@
+"""Verification calls have the right of way: throughput work holds off while one is on its way to the provider.
+
+Niceness orders the workers' own processes, but not what they ask of PostgreSQL, Redis and the provider, which
+serve every caller at one priority; on a busy machine a verification call then waits behind the bulk job's
+statements and requests at every step. So the API counts a call as in flight from before its write until the otp
+worker has sent it, and bulk sends, report polls, webhook deliveries and big submits hold off before their next
+step (a database transaction or a provider request) while any call is, for at most `right_of_way_ms` each time.
+
+The calls in flight are a sorted set in Redis, each member scored with its deadline by Redis's own clock, so a call
+whose process died stops counting by itself. Redis failing here never fails a call or a step: it just stops
+holding anything off.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from msgrelay import metrics
+from msgrelay.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+KEY = "msgrelay:right-of-way"
+#: how long a call counts at most (an otp worker that is down or backed up must not hold the bulk job off for long)
+CALL_TTL_MS = 2000
+#: how often a waiting process asks again (all its threads share one answer)
+RECHECK_S = 0.005
+#: the most one question to Redis may take (a Redis that does not answer holds nothing off)
+TIMEOUT_S = 0.25
+
+# KEYS[1] the set; ARGV: ttl ms, member, member it replaces ('' for none)
+_ENTER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+if ARGV[3] ~= '' then redis.call('ZREM', KEYS[1], ARGV[3]) end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return 1
+"""
+# KEYS[1] the set. Returns how many calls are in flight now (the ones past their deadline are dropped).
+_IN_FLIGHT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+def get_client() -> redis.Redis:
+    """The right of way's own Redis client: no retries and short timeouts, since it is advice, never worth a
+    wait of its own (the shared client retries ten times with backoff: seconds on a verification call)."""
+    return _client(get_settings().effective_redis_url())
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    """One such client per Redis URL per process."""
+    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), socket_timeout=TIMEOUT_S,
+                                socket_connect_timeout=TIMEOUT_S)
+
+
+def call_started(member: str, *, replaces: str | None = None, ttl_ms: int | None = None,
+                 client: redis.Redis | None = None) -> None:
+    """Count a verification call as in flight under `member` (in place of `replaces`, in one step), `ttl_ms` at
+    most (default CALL_TTL_MS)."""
+    try:
+        (client or get_client()).eval(_ENTER, 1, KEY, ttl_ms or CALL_TTL_MS, member, replaces or "")
+    except redis.RedisError as exc:  # the call goes on; throughput work just does not hold off for it
+        log.warning("right of way: could not count a verification call in flight (%s)", exc)
+
+
+def call_ended(member: str, *, client: redis.Redis | None = None) -> None:
+    """The call under `member` has reached the provider (or failed): it no longer holds anything off."""
+    try:
+        (client or get_client()).zrem(KEY, member)
+    except redis.RedisError as exc:  # its deadline ends it
+        log.warning("right of way: could not end a verification call (%s)", exc)
+
+
+def chunk_member(chunk_id: int) -> str:
+    """The member of a verification call once its chunk is published: the otp worker ends it by the chunk's id."""
+    return f"chunk:{chunk_id}"
+
+
+class _Gate:
+    """One process's view of whether a call is in flight: a "yes" is shared by its threads for RECHECK_S (the
+    waiting ones ask Redis once between them), a "no" is never reused (a step never goes on a stale answer)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked_at = float("-inf")
+        self._busy = False
+
+    def busy(self, client: redis.Redis | None) -> bool:
+        """Whether a verification call is in flight."""
+        with self._lock:
+            if not self._busy or time.monotonic() - self._asked_at >= RECHECK_S:
+                self._busy = bool((client or get_client()).eval(_IN_FLIGHT, 1, KEY))
+                self._asked_at = time.monotonic()
+            return self._busy
+
+
+_gate = _Gate()
+
+
+def give_way(max_wait_s: float, *, client: redis.Redis | None = None) -> float:
+    """Wait while a verification call is in flight, at most `max_wait_s`; the seconds waited (0 when none is)."""
+    if max_wait_s <= 0:
+        return 0.0
+    started = time.monotonic()
+    deadline = started + max_wait_s
+    try:
+        while _gate.busy(client):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(RECHECK_S, left))
+    except redis.RedisError:  # Redis is down: nothing holds throughput work off (the step finds out on its own)
+        pass
+    return time.monotonic() - started
+
+
+def no_wait() -> float:
+    """The give_way of a verification call's own steps: they never wait."""
+    return 0.0
+
+
+def waiter(max_wait_s: float, work: str) -> Callable[[], float]:
+    """The give_way of a kind of throughput work (send, poll, webhook, upload): each step waits for the calls in
+    flight, `max_wait_s` at most, and the time it waited is counted (`msgrelay_right_of_way_wait_seconds_total`)."""
+    counter = metrics.RIGHT_OF_WAY_WAIT.labels(work)
+
+    def wait() -> float:
+        waited = give_way(max_wait_s)
+        if waited >= RECHECK_S:  # a step that only asked is not counted as having waited
+            counter.inc(waited)
+        return waited
+    return wait
+
+
+class Call:
+    """One verification call, counted from before the API writes it until the otp worker has sent it: the API
+    hands it to its chunk before publishing (the otp worker ends it by the chunk's id), or closes it."""
+
+    def __init__(self, counted: bool = True) -> None:
+        self.member: str | None = f"submit:{uuid.uuid4().hex}" if counted else None
+        if self.member:
+            call_started(self.member)
+
+    def hand_to(self, chunk_ids: Sequence[int]) -> None:
+        """The call's chunk is about to be published: it counts under the chunk's member from now on."""
+        if self.member and chunk_ids:
+            call_started(chunk_member(chunk_ids[0]), replaces=self.member)
+            self.member = None
+
+    def close(self) -> None:
+        """Not handed to a chunk (refused, held, a repeat of an earlier job): it stops counting now."""
+        if self.member:
+            call_ended(self.member)
+            self.member = None

@@ -1,0 +1,195 @@
+"""Verification calls have the right of way (msgrelay.right_of_way), against the real Redis, the database and the
+simulator: the API counts a call from before its write and hands it to its chunk; throughput steps (a bulk send,
+a report poll, a big submit) wait for the calls in flight, a bounded time; Redis failing holds nothing off. The
+Celery side (the otp task ending its call, a bulk task waiting) is in tests/e2e/test_right_of_way.py."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+import redis
+from pydantic import ValidationError
+
+from models import Chunk, Message, RawReport
+from msgrelay import right_of_way as row
+from msgrelay.reports import poll_reports
+from msgrelay.send import send_chunk
+from msgrelay.settings import Settings, get_settings, reload_settings
+from msgrelay import submit as submit_module
+from msgrelay.submit import submit_job
+from msgrelay.upload import submit_stream
+from providers.errors import InvalidInput
+from tests.core.conftest import mobiles, rows, submit
+
+HELD = "test:held"
+
+
+@pytest.fixture
+def client() -> redis.Redis:
+    """The real Redis, with no call in flight before or after the test."""
+    c = row.get_client()
+    c.delete(row.KEY)
+    yield c
+    c.delete(row.KEY)
+
+
+def in_flight(client: redis.Redis) -> set[str]:
+    """The members of the calls counted in flight (past deadlines included until a check drops them)."""
+    return {m.decode() for m in client.zrange(row.KEY, 0, -1)}
+
+
+def ended_after(member: str, seconds: float) -> threading.Timer:
+    """End `member`'s call `seconds` from now (as the otp worker would, once it has sent it)."""
+    timer = threading.Timer(seconds, row.call_ended, [member])
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize(("case", "ttl_ms", "ends_after_s", "max_wait_s", "least", "most"), [
+    ("nothing in flight", None, None, 1.0, 0.0, 0.1),
+    ("a call that ends after 0.3 s", 60_000, 0.3, 2.0, 0.3, 1.0),
+    ("a call that never ends: the bound", 60_000, None, 0.4, 0.4, 1.0),
+    ("a call past its deadline after 0.3 s", 300, None, 2.0, 0.29, 1.0),  # Redis counts whole ms
+    ("a call in flight, waiting off (0)", 60_000, None, 0.0, 0.0, 0.01),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_give_way_waits_for_the_calls_in_flight_a_bounded_time(client, case, ttl_ms, ends_after_s, max_wait_s,
+                                                               least, most):
+    # given the case's call
+    if ttl_ms:
+        row.call_started(HELD, ttl_ms=ttl_ms)
+    timer = ended_after(HELD, ends_after_s) if ends_after_s else None
+    # when a throughput step gives way
+    started = time.monotonic()
+    waited = row.give_way(max_wait_s)
+    took = time.monotonic() - started
+    if timer:
+        timer.join()
+    # then it waited until the call ended, its deadline passed, or the bound
+    assert least <= waited <= most, (case, waited)
+    assert abs(took - waited) < 0.05
+
+
+def test_a_call_is_counted_from_before_its_write_and_handed_to_its_chunk(client, accounts, monkeypatch):
+    # given a spy on the write: what is in flight while the API writes the call
+    during_write: list[set[str]] = []
+    original = submit_module._write
+
+    def spied(*args, **kwargs):
+        during_write.append(in_flight(client))
+        return original(*args, **kwargs)
+    monkeypatch.setattr(submit_module, "_write", spied)
+    at_publish: list[set[str]] = []
+    # when a verification call (the otp queue) is submitted
+    done = submit_job(accounts=accounts, account="voice", kind="vfcode", recipients=mobiles(1), content="123456",
+                      enqueue=lambda chunks: at_publish.append(in_flight(client)))
+    # then it counted under a submit member during the write, and under its chunk's from before the publish on
+    (chunk,) = rows(Chunk, job_id=done.id)
+    assert len(during_write) == 1 and len(during_write[0]) == 1 and next(iter(during_write[0])).startswith("submit:")
+    assert at_publish == [{row.chunk_member(chunk.id)}]
+    assert in_flight(client) == {row.chunk_member(chunk.id)}  # until the otp worker ends it
+
+
+@pytest.mark.parametrize(("case", "kind", "n"), [
+    ("a bulk job of one", "notify", 1),
+    ("a bulk job of many", "notify", 30),
+    ("a repeat of a verification call's idempotency key", "vfcode", 1),
+])
+def test_what_is_no_verification_call_leaves_nothing_in_flight(client, accounts, case, kind, n):
+    key = f"row-{time.time_ns()}"
+    if "repeat" in case:  # the first one is a call; the test is about its repeat
+        submit(accounts, "voice", kind, mobiles(n), content="123456", idempotency_key=key)
+        client.delete(row.KEY)
+    done, published = submit(accounts, "voice", kind, mobiles(n), content="123456" if kind == "vfcode" else "hi",
+                             idempotency_key=key)
+    assert in_flight(client) == set(), case
+    assert done.created == ("repeat" not in case)
+
+
+def test_a_refused_verification_call_stops_counting(client, accounts):
+    # a custom_id another message has: refused after the call began counting
+    first = mobiles(1)[0]
+    submit(accounts, "voice", "vfcode", [{"mobile": first, "custom_id": f"row-taken-{time.time_ns()}"}],
+           content="123456")
+    taken = rows(Message, mobile=first)[0].custom_id
+    client.delete(row.KEY)
+    with pytest.raises(InvalidInput):
+        submit(accounts, "voice", "vfcode", [{"mobile": mobiles(1)[0], "custom_id": taken}], content="123456")
+    assert in_flight(client) == set()
+
+
+@pytest.mark.parametrize(("case", "give_way", "held"), [
+    ("a bulk send gives way", row.waiter(2.0, "send"), True),
+    ("a verification call's own send does not", row.no_wait, False),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_bulk_send_reaches_the_provider_only_after_the_call_in_flight(client, sim, accounts, settings, case,
+                                                                        give_way, held):
+    # given a chunk ready to send and a call in flight that reaches the provider 0.4 s from now
+    _, published = submit(accounts, "voice", "notify", mobiles(5), content="hi")
+    client.delete(row.KEY)
+    row.call_started(HELD, ttl_ms=60_000)
+    started = time.time()
+    timer = ended_after(HELD, 0.4)
+    # when the chunk is sent
+    send_chunk(published[0][0], settings=settings, accounts=accounts, give_way=give_way)
+    timer.join()
+    # then a bulk send's request reached the provider after the call; the call's own did not wait
+    (record,) = sim.accepted()
+    assert (record["arrived_at"] - started >= 0.4) is held, (case, record["arrived_at"] - started)
+    assert {m.status for m in rows(Message, job_id=rows(Chunk, id=published[0][0])[0].job_id)} == {"submitted"}
+
+
+def test_a_report_poll_and_a_big_submit_give_way(client, sim, accounts):
+    # given reports waiting at the provider
+    _, published = submit(accounts, "voice", "notify", mobiles(5), content="hi")
+    settings = Settings(right_of_way_ms=2000)
+    send_chunk(published[0][0], settings=settings, accounts=accounts)
+    time.sleep(0.5)  # the simulator's report delay
+    before = len(rows(RawReport))
+    for what, step, waits_s in (
+        ("poll", lambda: poll_reports(accounts["voice"], settings), 0.4),  # until the call ends
+        ("upload", lambda: submit_stream(accounts=accounts, account="voice", kind="notify", content="hi",
+                                         recipients=iter(mobiles(3)), enqueue=lambda chunks: None),
+         get_settings().right_of_way_s),  # the process's settings (200 ms): the bound
+    ):
+        # when a call is in flight for 0.4 s while the step runs
+        row.call_started(HELD, ttl_ms=60_000)
+        timer = ended_after(HELD, 0.4)
+        started = time.monotonic()
+        step()
+        took = time.monotonic() - started
+        timer.join()
+        # then the step waited for it, or for its bound (and then did its work)
+        assert waits_s <= took < waits_s + 0.3, (what, took)
+    assert len(rows(RawReport)) >= before + 5
+
+
+def test_redis_down_holds_nothing_off_and_fails_no_call(caplog):
+    dead = row._client("redis://127.0.0.1:1/0")  # the right of way's own client, of a Redis that is not there
+    with caplog.at_level(logging.WARNING, logger="msgrelay.right_of_way"):
+        row.call_started("test:dead", client=dead)
+        row.call_ended("test:dead", client=dead)
+    started = time.monotonic()
+    assert row.give_way(2.0, client=dead) < 1.0
+    assert time.monotonic() - started < 1.0
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "right of way: could not count a verification call in flight", "right of way: could not end a verification call"]
+
+
+def test_with_the_right_of_way_off_a_call_is_not_counted(client, accounts, monkeypatch):
+    monkeypatch.setenv("MSGRELAY_RIGHT_OF_WAY_MS", "0")
+    reload_settings()
+    try:
+        submit(accounts, "voice", "vfcode", mobiles(1), content="123456")
+        assert in_flight(client) == set()
+    finally:
+        monkeypatch.delenv("MSGRELAY_RIGHT_OF_WAY_MS")
+        reload_settings()
+
+
+@pytest.mark.parametrize("value", ["-1", "10001", "soon"])
+def test_a_bad_right_of_way_is_refused_naming_it(monkeypatch, value):
+    monkeypatch.setenv("MSGRELAY_RIGHT_OF_WAY_MS", value)
+    with pytest.raises(ValidationError, match="right_of_way_ms"):
+        Settings()
