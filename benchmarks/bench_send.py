@@ -22,6 +22,7 @@ from benchmarks.harness import bench_env, cpu_line, cpu_use, dirty_mb, group_rss
 from benchmarks.limit import measure
 from msgrelay.cli.priority import nice_argv
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
+from msgrelay.settings import get_settings
 
 CONTENT = "基准测试"
 TARGET_RATIO = 0.5
@@ -97,8 +98,9 @@ def main() -> None:
                         url=str(get_engine().url.render_as_string(hide_password=False)))
         ratio = limit.total_s / t_done
         print(("policy: " + POLICY_SHOWN + "; " if args.policy else "") + f"database: {database}; provider latency {args.latency * 1000:.0f} ms; workers ({args.pool}): bulk "
-              f"{args.concurrency}, poll {POLL_CONCURRENCY}, otp {OTP_CONCURRENCY}; the simulator, Redis and the "
-              "database share this machine's CPU")
+              f"{args.concurrency}, poll {POLL_CONCURRENCY}, otp {OTP_CONCURRENCY}; verification calls' right of way "
+              f"{get_settings().right_of_way_ms} ms (MSGRELAY_RIGHT_OF_WAY_MS); the simulator, Redis and the database "
+              "share this machine's CPU")
         print("| recipients | submit | all sent | all reported (job done) | same-run limit | limit / done "
               "| worker RSS (bulk, poll, otp) | API RSS |")
         print("|---|---|---|---|---|---|---|---|")
