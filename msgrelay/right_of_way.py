@@ -3,8 +3,9 @@
 Niceness orders the workers' own processes, but not what they ask of PostgreSQL, Redis and the provider, which
 serve every caller at one priority; on a busy machine a verification call then waits behind the bulk job's
 statements and requests at every step. So the API counts a call as in flight from before its write until the otp
-worker has sent it, and bulk sends, report polls, webhook deliveries and big submits hold off before their next
-step (a database transaction or a provider request) while any call is, for at most `right_of_way_ms` each time.
+worker sends its request (not until the provider answers: that round trip is spent away from this machine), and
+bulk sends, report polls, webhook deliveries and big submits hold off before their next step (a database
+transaction or a provider request) while any call is, for at most `right_of_way_ms` each time.
 
 The calls in flight are a sorted set in Redis, each member scored with its deadline by Redis's own clock, so a call
 whose process died stops counting by itself. Redis failing here never fails a call or a step: it just stops
@@ -16,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -146,8 +148,31 @@ def waiter(max_wait_s: float, work: str) -> Callable[[], float]:
     return wait
 
 
+@dataclass(frozen=True)
+class Way:
+    """A send's part in the right of way: `give()` before each of its transactions (throughput work waits for the
+    calls in flight), `clear()` as its request leaves for the provider (a verification call holds nothing off
+    while the provider answers: a round trip of 50 to 300 ms away is no reason to hold this machine's work)."""
+
+    give: Callable[[], object] = no_wait
+    clear: Callable[[], object] = no_wait
+
+
+def way_of_send(chunk_id: int, *, verification: bool, max_wait_s: float) -> Way:
+    """The Way of one send of a chunk: a verification call's clears its call (once), any other gives way."""
+    if not verification:
+        return Way(give=waiter(max_wait_s, "send"))
+    ended = threading.Event()
+
+    def clear() -> None:
+        if not ended.is_set():
+            ended.set()
+            call_ended(chunk_member(chunk_id))
+    return Way(clear=clear)
+
+
 class Call:
-    """One verification call, counted from before the API writes it until the otp worker has sent it: the API
+    """One verification call, counted from before the API writes it until the otp worker sends its request: the API
     hands it to its chunk before publishing (the otp worker ends it by the chunk's id), or closes it."""
 
     def __init__(self, counted: bool = True) -> None:

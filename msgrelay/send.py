@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -25,6 +25,7 @@ from msgrelay.jobs import finalize_jobs, pause_job
 from models.statuses import ChunkStatus, JobStatus, MessageStatus, PauseReason
 from msgrelay import metrics, send_rate
 from msgrelay.limits import take_token
+from msgrelay.right_of_way import Way
 from msgrelay.policy import holds
 from msgrelay.routes import health
 from msgrelay.routes.pick import assign
@@ -48,11 +49,10 @@ class Outcome:
     new_chunks: tuple[tuple[int, str], ...] = ()
 
 
-def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Account],
-               give_way: Callable[[], object] = lambda: 0.0) -> Outcome:
-    """Send one chunk at most once; return what the task should do next. `give_way` is called before each of its
-    transactions (a bulk send holds off while a verification call is in flight: ``msgrelay.right_of_way``)."""
-    give_way()
+def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Account], way: Way = Way()) -> Outcome:
+    """Send one chunk at most once; return what the task should do next. `way` is its part in verification calls'
+    right of way (``msgrelay.right_of_way``): given before each of its transactions, cleared as its request leaves."""
+    way.give()
     # One transaction reads the chunk, checks what may hold it back, reads its batch, claims the chunk and screens
     # the batch (suppression list, caps) in one statement less: a verification call waits on every round trip,
     # and a transaction costs two of its own (BEGIN, COMMIT; the pool pings only a connection in doubt). A worker
@@ -69,7 +69,7 @@ def send_chunk(chunk_id: int, *, settings: Settings, accounts: Mapping[str, Acco
         raise
     if isinstance(claimed, Outcome):
         return claimed
-    return _send(claimed, settings, give_way)
+    return _send(claimed, settings, way)
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def _held(session: Session, chunk: Chunk, job: Job, account: Account, name: str,
     return None
 
 
-def _send(claimed: Claimed, settings: Settings, give_way: Callable[[], object]) -> Outcome:
+def _send(claimed: Claimed, settings: Settings, way: Way) -> Outcome:
     """The claimed chunk's one request, and what its answer (or its failure) leaves in the database."""
     chunk, job, provider, batch, ids, tries = (claimed.chunk, claimed.job, claimed.provider, claimed.batch,
                                                claimed.ids, claimed.tries)
@@ -217,6 +217,7 @@ def _send(claimed: Claimed, settings: Settings, give_way: Callable[[], object]) 
     if not_built is not None:
         claimed.connection.close()
         return _on_error(not_built, chunk, job, batch, provider, tries, settings)
+    way.clear()  # a verification call's request leaves: the provider's round trip holds nothing off
     try:
         with metrics.provider_request(name, request.path):  # the answer's own refusals count as its outcome
             response = claimed.connection.send(request, read_timeout_s=settings.http_read_timeout_s)
@@ -228,7 +229,7 @@ def _send(claimed: Claimed, settings: Settings, give_way: Callable[[], object]) 
         return _on_error(AmbiguousError("ANSWER_ERROR", type(exc).__name__), chunk, job, batch, provider, tries,
                          settings)
 
-    give_way()  # the answer is in hand; only its record waits (a worker lost meanwhile leaves it to the sweeper)
+    way.give()  # the answer is in hand; only its record waits (a worker lost meanwhile leaves it to the sweeper)
     with session_scope() as session:
         by_custom = {a.custom_id: a for a in accepted if a.custom_id}
         by_mobile = {a.mobile: a for a in accepted}

@@ -31,14 +31,14 @@ def send_chunk(self, chunk_id: int) -> str:
     """Send one chunk at most once; a retry waits the countdown the policy chose (tries are counted in the
     chunk's row, so the task message carries nothing but the id)."""
     settings = get_settings()
-    verification = (self.request.delivery_info or {}).get("routing_key") == Queue.OTP
+    # a verification call has the right of way until its request leaves; any other send gives way to it
+    way = right_of_way.way_of_send(chunk_id, verification=(self.request.delivery_info or {}).get("routing_key")
+                                   == Queue.OTP, max_wait_s=settings.right_of_way_s)
     with log_context(**chunk_log_fields(chunk_id)):
-        try:  # a verification call has the right of way until it is sent; any other send gives way to it
-            outcome = send.send_chunk(chunk_id, settings=settings, accounts=get_accounts(), give_way=(
-                right_of_way.no_wait if verification else right_of_way.waiter(settings.right_of_way_s, "send")))
+        try:
+            outcome = send.send_chunk(chunk_id, settings=settings, accounts=get_accounts(), way=way)
         finally:
-            if verification:
-                right_of_way.call_ended(right_of_way.chunk_member(chunk_id))
+            way.clear()  # a call that sent nothing (skipped, held, refused) ends here
         log.info("chunk %s: %s %s", chunk_id, outcome.action, outcome.detail)
         if outcome.new_chunks:
             enqueue_chunks(outcome.new_chunks)

@@ -41,7 +41,7 @@ def in_flight(client: redis.Redis) -> set[str]:
 
 
 def ended_after(member: str, seconds: float) -> threading.Timer:
-    """End `member`'s call `seconds` from now (as the otp worker would, once it has sent it)."""
+    """End `member`'s call `seconds` from now (as the otp worker would, as its request leaves)."""
     timer = threading.Timer(seconds, row.call_ended, [member])
     timer.start()
     return timer
@@ -119,12 +119,12 @@ def test_a_refused_verification_call_stops_counting(client, accounts):
     assert in_flight(client) == set()
 
 
-@pytest.mark.parametrize(("case", "give_way", "held"), [
-    ("a bulk send gives way", row.waiter(2.0, "send"), True),
-    ("a verification call's own send does not", row.no_wait, False),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(("case", "verification", "held"), [
+    ("a bulk send gives way", False, True),
+    ("a verification call's own send does not", True, False),
+], ids=lambda v: v if isinstance(v, str) else "")
 def test_a_bulk_send_reaches_the_provider_only_after_the_call_in_flight(client, sim, accounts, settings, case,
-                                                                        give_way, held):
+                                                                        verification, held):
     # given a chunk ready to send and a call in flight that reaches the provider 0.4 s from now
     _, published = submit(accounts, "voice", "notify", mobiles(5), content="hi")
     client.delete(row.KEY)
@@ -132,12 +132,36 @@ def test_a_bulk_send_reaches_the_provider_only_after_the_call_in_flight(client, 
     started = time.time()
     timer = ended_after(HELD, 0.4)
     # when the chunk is sent
-    send_chunk(published[0][0], settings=settings, accounts=accounts, give_way=give_way)
+    chunk_id = published[0][0]
+    send_chunk(chunk_id, settings=settings, accounts=accounts,
+               way=row.way_of_send(chunk_id, verification=verification, max_wait_s=2.0))
     timer.join()
     # then a bulk send's request reached the provider after the call; the call's own did not wait
     (record,) = sim.accepted()
     assert (record["arrived_at"] - started >= 0.4) is held, (case, record["arrived_at"] - started)
-    assert {m.status for m in rows(Message, job_id=rows(Chunk, id=published[0][0])[0].job_id)} == {"submitted"}
+    assert {m.status for m in rows(Message, job_id=rows(Chunk, id=chunk_id)[0].job_id)} == {"submitted"}
+
+
+def test_a_verification_call_stops_holding_off_as_its_request_leaves(client, sim, accounts, settings):
+    # given a verification call handed to its chunk, and a provider that takes a second to answer
+    done, published = submit(accounts, "voice", "vfcode", mobiles(1), content="123456")
+    member = row.chunk_member(published[0][0])
+    assert in_flight(client) == {member}
+    sim.faults(latency_s=1.0)
+    # when its chunk is sent (in a thread: the provider answers in a second)
+    sending = threading.Thread(target=send_chunk, args=(published[0][0],), kwargs=dict(
+        settings=settings, accounts=accounts,
+        way=row.way_of_send(published[0][0], verification=True, max_wait_s=2.0)))
+    sending.start()
+    try:
+        # then the call stops counting while the provider is still answering: its round trip holds nothing off
+        deadline = time.monotonic() + 0.8
+        while member in in_flight(client) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert member not in in_flight(client) and sending.is_alive()
+    finally:
+        sending.join()
+    assert rows(Message, job_id=done.id)[0].status == "submitted"
 
 
 def test_a_report_poll_and_a_big_submit_give_way(client, sim, accounts):

@@ -1,4 +1,4 @@
-"""Verification calls have the right of way, with the real worker: the otp task ends its call once it has sent it,
+"""Verification calls have the right of way, with the real worker: the otp task ends its call as its request leaves,
 and a bulk task waits for a call in flight before its steps (counted in `/metrics`). The plain functions' side is
 tests/core/test_right_of_way.py."""
 from __future__ import annotations
