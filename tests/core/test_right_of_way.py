@@ -198,7 +198,8 @@ def test_redis_down_holds_nothing_off_and_fails_no_call(caplog):
     assert row.give_way(2.0, client=dead) < 1.0
     assert time.monotonic() - started < 1.0
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
-        "right of way: could not count a verification call in flight", "right of way: could not end a verification call"]
+        "right of way: could not count a verification call in flight",
+        "right of way: could not end a verification call"]
 
 
 def test_with_the_right_of_way_off_a_call_is_not_counted(client, accounts, monkeypatch):
