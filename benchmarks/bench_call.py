@@ -17,6 +17,7 @@ import requests
 
 from benchmarks.bench_send import OTP_CONCURRENCY, pct, to_provider_ms, verification_call
 from benchmarks.harness import bench_env, cpu_use
+from msgrelay.cli.priority import nice_argv
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
 
 PARTS = ("api", "worker-otp", "postgresql", "simulator")
@@ -30,9 +31,9 @@ def main() -> None:
     args = ap.parse_args()
     with bench_env(report_delay_s=1.0) as (sup, env, sim_url):
         api = f"http://127.0.0.1:{free_port()}"
-        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
-        sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY)),
-                  env)
+        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1], *nice_argv()), env)
+        sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY),
+                                              *nice_argv("otp")), env)
         log = sup.log_dir / "worker-otp.log"
         wait_for(lambda: b"ready." in log.read_bytes(), what="worker-otp", timeout_s=60)
         wait_for(lambda: http_ok(api + "/healthz"), what="api")

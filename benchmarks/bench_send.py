@@ -44,9 +44,9 @@ def main() -> None:
         if args.policy:
             with_policy(env["MSGRELAY_ACCOUNTS_FILE"])
         api = f"http://127.0.0.1:{free_port()}"
-        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
-        sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY)),
-                  env)
+        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1], *nice_argv()), env)
+        sup.start("worker-otp", msgrelay_argv("worker", "--queues", "otp", "--concurrency", str(OTP_CONCURRENCY),
+                                              *nice_argv("otp")), env)
         # sends and reports yield the CPU to verification calls and the API, as compose runs them
         sup.start("worker-bulk", msgrelay_argv("worker", "--queues", "bulk", "--concurrency",
                                                str(args.concurrency), "--pool", args.pool, *nice_argv("bulk")), env)

@@ -17,7 +17,7 @@ import requests
 
 from benchmarks.bench_send import CONTENT, post
 from benchmarks.harness import bench_env, cpu_line, cpu_seconds, cpu_use, group_rss_mb
-from msgrelay.cli.priority import lower_priority, nice_argv
+from msgrelay.cli.priority import change_priority, nice_argv
 from msgrelay.cli.processes import free_port, http_ok, msgrelay_argv, wait_for
 from msgrelay.webhooks.listener import LocalReceiver
 
@@ -72,7 +72,7 @@ class ReceiverProcess:
 def _serve(counts: Any, ready: Any) -> None:
     """The receiver process: its own session at niceness 19, then serve until terminated."""
     os.setsid()
-    lower_priority(19)
+    change_priority(19)
     ready.put(CountingReceiver(counts).url)
     threading.Event().wait()
 
@@ -105,7 +105,7 @@ def _run(n: int, latency: float, receiver: ReceiverProcess | None, deliver: bool
         os.environ["MSGRELAY_WEBHOOK_URL"] = receiver.url
     with bench_env(report_delay_s=1.0) as (sup, env, sim_url):
         api = f"http://127.0.0.1:{free_port()}"
-        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1]), env)
+        sup.start("api", msgrelay_argv("api", "--port", api.rsplit(":", 1)[1], *nice_argv()), env)
         workers = {"worker-bulk": ("bulk", BULK_CONCURRENCY), "worker-poll": ("poll", POLL_CONCURRENCY)}
         if webhooks and deliver:
             workers["worker-webhooks"] = ("webhooks", WEBHOOK_CONCURRENCY)

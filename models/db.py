@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
+from models.backend_priority import share_raised_priority
+
 
 class DatabaseSettings(BaseSettings):
     """The database part of the settings (MSGRELAY_DATABASE_URL, `.env` honoured); `msgrelay.settings` extends it."""
@@ -89,6 +91,7 @@ def get_engine(url: str | None = None) -> Engine:
     engine = create_engine(url, pool_size=5, max_overflow=5)
     ping_when_in_doubt(engine)
     flush_as_it_goes(engine, database_settings().pg_backend_flush_after)
+    share_raised_priority(engine)
     return engine
 
 

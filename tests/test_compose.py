@@ -61,9 +61,11 @@ def test_throughput_workers_yield_the_cpu_as_the_stack_runs_them():
                if "--queues" in s.get("command", [])}
     nice = {q: int(s["command"][s["command"].index("--nice") + 1]) if "--nice" in s["command"] else 0
             for q, s in workers.items()}
-    assert nice == {q: QUEUE_NICE[q] for q in workers}
+    # (raising needs CAP_SYS_NICE, which the image's non-root user never has: there the containers' CPU weights
+    # put the otp worker first)
+    assert nice == {q: max(0, QUEUE_NICE[q]) for q in workers}
     shares = {q: s.get("cpu_shares", 1024) for q, s in workers.items()}
-    by_nice = sorted(workers, key=lambda q: nice[q])
+    by_nice = sorted(workers, key=lambda q: QUEUE_NICE[q])
     assert [shares[q] for q in by_nice] == sorted(shares.values(), reverse=True)
     assert shares["otp"] == 1024 and shares["bulk"] < 1024 and shares["webhooks"] < shares["bulk"]
     for name in ("api", "beat", "flower"):  # what answers people and keeps time stays at the default weight

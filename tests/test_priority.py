@@ -1,4 +1,5 @@
-"""A worker's `--nice`: its own niceness always; its session's (the kernel's autogroup) only when it leads one."""
+"""A process's `--nice`: its own niceness always, its session's (the kernel's autogroup) only when it leads one;
+raising needs CAP_SYS_NICE, and a process without it stays where it was and says so."""
 from __future__ import annotations
 
 import os
@@ -10,9 +11,23 @@ import pytest
 
 from msgrelay.cli.priority import AUTOGROUPS, session_niceness
 
-SHOW = ("import os; from msgrelay.cli.priority import lower_priority, session_niceness; before = session_niceness(); "
-        "said = lower_priority(7); print(before, '|', said, '|', os.getpriority(os.PRIO_PROCESS, 0), '|', "
+ROOT = Path(__file__).resolve().parents[1]
+SHOW = ("import os; from msgrelay.cli.priority import change_priority, session_niceness; before = session_niceness(); "
+        "said = change_priority({nice}); print(before, '|', said, '|', os.getpriority(os.PRIO_PROCESS, 0), '|', "
         "session_niceness())")
+#: run as nobody: no CAP_SYS_NICE
+UNPRIVILEGED = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+privileged = os.geteuid() == 0
+
+
+def run_show(nice: int, *, leads_session: bool, as_nobody: bool = False) -> tuple[str, str, int, str]:
+    """What a new process that changes its priority by `nice` prints: its session's niceness before, what
+    change_priority said, its niceness after and its session's after."""
+    argv = [*(UNPRIVILEGED if as_nobody else []), sys.executable, "-c", SHOW.format(nice=nice)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60,
+                         start_new_session=leads_session, cwd=ROOT).stdout.strip()
+    before, said, niceness, after = (part.strip() for part in out.split("|"))
+    return before, said, int(niceness), after
 
 
 @pytest.mark.parametrize("leads_session", [True, False], ids=["leads its session", "shares a session"])
@@ -20,14 +35,32 @@ def test_lower_priority(leads_session):
     # given this test's session (None without kernel support, or in init's session, as in a container)
     ours = session_niceness()
     # when a process lowers its priority, in a session of its own or in this one
-    out = subprocess.run([sys.executable, "-c", SHOW], capture_output=True, text=True, check=True, timeout=60,
-                         start_new_session=leads_session, cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    before, said, nice, after = (part.strip() for part in out.split("|"))
+    before, said, nice, after = run_show(7, leads_session=leads_session)
     # then its own niceness always; its session's only when it leads one that autogroups share the CPU by
-    assert int(nice) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
     sets_session = leads_session and AUTOGROUPS  # a new session always gets an autogroup of its own
     assert said == ("niceness 7, its session's too" if sets_session else "niceness 7")
     assert after == ("7" if sets_session else before)
     assert session_niceness() == ours  # this test's own session untouched either way
     if not leads_session:
         assert before == str(ours)
+
+
+@pytest.mark.skipif(not privileged, reason="raising a priority needs CAP_SYS_NICE (root here)")
+def test_raise_priority_with_cap_sys_nice():
+    # when a process that may (root) raises its priority in a session of its own
+    _, said, nice, after = run_show(-5, leads_session=True)
+    # then it runs raised, and so does its session
+    assert nice == os.getpriority(os.PRIO_PROCESS, 0) - 5
+    assert said == ("niceness -5, its session's too" if AUTOGROUPS else "niceness -5")
+    assert after == ("-5" if AUTOGROUPS else "None")
+
+
+@pytest.mark.skipif(not privileged, reason="needs root to run a process as nobody")
+def test_raise_priority_without_cap_sys_nice_stays_and_says_so():
+    # when a process that may not raise its priority asks to
+    before, said, nice, after = run_show(-5, leads_session=True, as_nobody=True)
+    # then it goes on where it was, and says why
+    assert said == "niceness unchanged (raising it by 5 needs CAP_SYS_NICE)"
+    assert nice == os.getpriority(os.PRIO_PROCESS, 0)
+    assert after == before

@@ -53,9 +53,10 @@ def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: 
            schedule_file: Path = typer.Option(Path(".celerybeat-schedule"),
                                               help="The embedded beat's schedule (with --beat): one per beat, never "
                                                    "shared by two that run at once."),
-           nice: int = typer.Option(0, min=0, max=19, help="Lower this worker's CPU priority (and its session's, when "
-                                                             "it leads one): compose runs bulk and poll at 10, "
-                                                             "webhooks at 19, so they yield to verification calls.")) -> None:
+           nice: int = typer.Option(0, min=-20, max=19, help="Change this worker's CPU priority (and its session's, "
+                                                               "when it leads one): compose runs the otp worker at "
+                                                               "-10 (raising needs CAP_SYS_NICE), bulk and poll at "
+                                                               "10, webhooks at 19.")) -> None:
     """One Celery worker (every queue by default, so a single worker always makes progress)."""
     bad = [q for q in queues.split(",") if q not in ALL_QUEUES.split(",")]
     if bad:
@@ -63,8 +64,8 @@ def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: 
     if pool not in WORKER_POOLS:
         fail(f"--pool: {pool!r} is not one of {', '.join(WORKER_POOLS)}")
     if nice:  # before the pool starts: its threads or processes inherit it
-        from msgrelay.cli.priority import lower_priority
-        console.print(f"worker {queues}: {lower_priority(nice)}")
+        from msgrelay.cli.priority import change_priority
+        console.print(f"worker {queues}: {change_priority(nice)}")
     from tasks import app as celery_app
     argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", pool, "-l", loglevel, "-E",
             "--prefetch-multiplier", "1", "-n", f"{queues.replace(',', '-')}@%h"]
@@ -83,7 +84,10 @@ def beat_cmd(schedule_file: Path = typer.Option(Path("celerybeat-schedule")), lo
 
 @app.command("api")
 @needs_accounts
-def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
+            nice: int = typer.Option(0, min=-20, max=19, help="Change the API's CPU priority (and its session's, "
+                                                               "when it leads one): compose runs it at -10, as the "
+                                                               "otp worker (raising needs CAP_SYS_NICE).")) -> None:
     """The HTTP API (producer routes, push receivers, /docs)."""
     import uvicorn
 
@@ -93,6 +97,9 @@ def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000
             get_accounts()):
         fail("--host: binding beyond loopback needs MSGRELAY_API_TOKEN set or [api_keys.NAME] in the accounts file "
              "(the API would be open)")
+    if nice:  # before uvicorn starts its threads: they inherit it
+        from msgrelay.cli.priority import change_priority
+        console.print(f"api: {change_priority(nice)}")
     from msgrelay.logs import uvicorn_log_config
     uvicorn.run("api.app:app", host=host, port=port, access_log=False, log_level="info",
                 log_config=uvicorn_log_config())

@@ -1,5 +1,5 @@
-"""CPU priority of the workers: throughput work (bulk sends, report polls, webhook deliveries) yields the CPU to
-verification calls and the API on a busy machine, and runs at full speed on an idle one."""
+"""CPU priority of msgrelay's processes: verification calls and the API go first on a busy machine, throughput work
+(bulk sends, report polls, webhook deliveries) yields, and everything runs at full speed on an idle one."""
 from __future__ import annotations
 
 import os
@@ -7,9 +7,12 @@ from pathlib import Path
 
 from models.statuses import Queue
 
-#: how far each queue's worker steps back (docker-compose.yml gives the same order as `cpu_shares`): sends and
-#: reports below the otp worker and the API, webhook deliveries below those (events catch up when the load drops)
-QUEUE_NICE: dict[str, int] = {Queue.OTP: 0, Queue.BULK: 10, Queue.POLL: 10, Queue.WEBHOOKS: 19}
+#: how far each queue's worker steps forward or back (docker-compose.yml gives the same order as `cpu_shares`): the
+#: otp worker raised (where permitted: CAP_SYS_NICE), sends and reports below it, webhook deliveries below those
+#: (events catch up when the load drops)
+QUEUE_NICE: dict[str, int] = {Queue.OTP: -10, Queue.BULK: 10, Queue.POLL: 10, Queue.WEBHOOKS: 19}
+#: the API takes verification calls: raised as the otp worker is
+API_NICE = -10
 #: a kernel that shares the CPU between sessions (autogroups) first; then every new session has an autogroup
 AUTOGROUPS = Path("/proc/self/autogroup").exists()
 
@@ -27,22 +30,27 @@ def session_niceness(pid: int | str = "self") -> int | None:
     return int(fields[-1]) if fields else None
 
 
-def nice_argv(queue: str) -> list[str]:
-    """The `msgrelay worker` options that give a worker of `queue` its niceness (none for the otp worker)."""
-    nice = QUEUE_NICE[queue]
+def nice_argv(queue: str | None = None) -> list[str]:
+    """The options that give a `msgrelay worker` of `queue` its niceness (with no queue: `msgrelay api`'s)."""
+    nice = API_NICE if queue is None else QUEUE_NICE[queue]
     return ["--nice", str(nice)] if nice else []
 
 
-def lower_priority(nice: int) -> str:
-    """Lower this process's CPU priority by `nice` (its pool's threads or processes inherit it); say what changed.
+def change_priority(nice: int) -> str:
+    """Lower this process's CPU priority by `nice`, or raise it for a negative `nice` (that needs CAP_SYS_NICE:
+    without, it stays), before it starts threads or processes (they inherit it); say what changed.
 
     On Linux with autogroups (`kernel.sched_autogroup_enabled`, the default of most distributions) the CPU is
     first shared between sessions, by each session's own niceness: a process's niceness then only orders it
-    among the processes of its session. So a worker that leads its session (`msgrelay up`, the demo and the
-    benchmarks start each one so; systemd does the same for a service) lowers its session's niceness as well.
-    A worker sharing a terminal's session leaves that alone, since it would slow the shell and its other jobs;
-    in a container, the CPU weight (`cpu_shares` in compose) is what orders the containers."""
-    os.nice(nice)
+    among the processes of its session. So a process that leads its session (`msgrelay up`, the demo and the
+    benchmarks start each one so; systemd does the same for a service) sets its session's niceness as well.
+    A process sharing a terminal's session leaves that alone, since it would change the shell and its other
+    jobs; in a container, the CPU weight (`cpu_shares` in compose) is what orders the containers. A raised
+    process raises its PostgreSQL backends too, when the server is on this machine (models.backend_priority)."""
+    try:
+        os.nice(nice)
+    except PermissionError:  # raising needs CAP_SYS_NICE (root, or compose's cap_add); lowering is always allowed
+        return f"niceness unchanged (raising it by {-nice} needs CAP_SYS_NICE)"
     if os.getsid(0) != os.getpid() or not AUTOGROUPS:
         return f"niceness {nice}"
     try:

@@ -39,8 +39,9 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
         shutil.rmtree(counted, ignore_errors=True)
         counted.mkdir()
         env[MULTIPROC_ENV] = str(counted)
-    sup.start("worker-otp", msgrelay_argv("worker", "--queues", Queue.OTP, "--concurrency", "1"), env)
-    # sends, reports and deliveries yield the CPU to verification calls and the API (msgrelay.cli.priority)
+    # verification calls and the API go first, sends, reports and deliveries yield the CPU (msgrelay.cli.priority)
+    sup.start("worker-otp", msgrelay_argv("worker", "--queues", Queue.OTP, "--concurrency", "1",
+                                          *nice_argv(Queue.OTP)), env)
     sup.start("worker-bulk", msgrelay_argv("worker", "--queues", Queue.BULK, "--concurrency", "4",
                                            *nice_argv(Queue.BULK)), env)
     # report polls apart from sends, as in compose: parsing pages never holds the interpreter a send needs
@@ -52,7 +53,7 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
     sup.start("worker-webhooks", msgrelay_argv("worker", "--queues", Queue.WEBHOOKS, "--concurrency", "4",
                                                *nice_argv(Queue.WEBHOOKS)), env)
     sup.start("beat", msgrelay_argv("beat", "--schedule-file", str(workdir / "celerybeat-schedule")), env)
-    sup.start("api", msgrelay_argv("api", "--port", str(api_port)), env)
+    sup.start("api", msgrelay_argv("api", "--port", str(api_port), *nice_argv()), env)
     sup.start("flower", msgrelay_argv("flower", "--port", str(flower_port)), env)
     api_url, flower_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{flower_port}"
     wait_for(lambda: http_ok(api_url + "/healthz"), what="the API", timeout_s=60)
