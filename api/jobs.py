@@ -150,9 +150,9 @@ def _job_of(session: Session, principal: Principal, job_id: int) -> Job:
     return job
 
 
-def _enqueue(chunks) -> None:
+def _enqueue(chunks, *, call: str | None = None) -> None:
     from tasks import enqueue_chunks  # the Celery app is loaded only when something is published
-    enqueue_chunks(chunks)
+    enqueue_chunks(chunks, call=call)
 
 
 #: the request body of POST /v1/jobs in OpenAPI: the route reads its body itself (`api.job_body`)

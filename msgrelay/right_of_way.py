@@ -8,7 +8,8 @@ bulk sends, report polls, webhook deliveries and big submits hold off before the
 transaction or a provider request) while any call is, for at most `right_of_way_ms` each time.
 
 The calls in flight are a sorted set in Redis, each member scored with its deadline by Redis's own clock, so a call
-whose process died stops counting by itself. Redis failing here never fails a call or a step: it just stops
+whose process died stops counting by itself. The API names the member, and the otp task learns it from a header of
+its message (no second round trip to Redis on the call's way). Redis failing here never fails a call or a step: it just stops
 holding anything off.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import lru_cache
 
 import redis
@@ -31,6 +32,8 @@ from msgrelay.settings import get_settings
 log = logging.getLogger(__name__)
 
 KEY = "msgrelay:right-of-way"
+#: the header of a verification call's send_chunk message that names its member (ids only: never a secret)
+HEADER = "msgrelay_right_of_way"
 #: how long a call counts at most (an otp worker that is down or backed up must not hold the bulk job off for long)
 CALL_TTL_MS = 2000
 #: how often a waiting process asks again (all its threads share one answer)
@@ -38,12 +41,11 @@ RECHECK_S = 0.005
 #: the most one question to Redis may take (a Redis that does not answer holds nothing off)
 TIMEOUT_S = 0.25
 
-# KEYS[1] the set; ARGV: ttl ms, member, member it replaces ('' for none)
+# KEYS[1] the set; ARGV: ttl ms, member
 _ENTER = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
-if ARGV[3] ~= '' then redis.call('ZREM', KEYS[1], ARGV[3]) end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1])) end
 return 1
 """
@@ -69,12 +71,10 @@ def _client(url: str) -> redis.Redis:
                                 socket_connect_timeout=TIMEOUT_S)
 
 
-def call_started(member: str, *, replaces: str | None = None, ttl_ms: int | None = None,
-                 client: redis.Redis | None = None) -> None:
-    """Count a verification call as in flight under `member` (in place of `replaces`, in one step), `ttl_ms` at
-    most (default CALL_TTL_MS)."""
+def call_started(member: str, *, ttl_ms: int | None = None, client: redis.Redis | None = None) -> None:
+    """Count a verification call as in flight under `member`, `ttl_ms` at most (default CALL_TTL_MS)."""
     try:
-        (client or get_client()).eval(_ENTER, 1, KEY, ttl_ms or CALL_TTL_MS, member, replaces or "")
+        (client or get_client()).eval(_ENTER, 1, KEY, ttl_ms or CALL_TTL_MS, member)
     except redis.RedisError as exc:  # the call goes on; throughput work just does not hold off for it
         log.warning("right of way: could not count a verification call in flight (%s)", exc)
 
@@ -85,11 +85,6 @@ def call_ended(member: str, *, client: redis.Redis | None = None) -> None:
         (client or get_client()).zrem(KEY, member)
     except redis.RedisError as exc:  # its deadline ends it
         log.warning("right of way: could not end a verification call (%s)", exc)
-
-
-def chunk_member(chunk_id: int) -> str:
-    """The member of a verification call once its chunk is published: the otp worker ends it by the chunk's id."""
-    return f"chunk:{chunk_id}"
 
 
 class _Gate:
@@ -158,36 +153,38 @@ class Way:
     clear: Callable[[], object] = no_wait
 
 
-def way_of_send(chunk_id: int, *, verification: bool, max_wait_s: float) -> Way:
-    """The Way of one send of a chunk: a verification call's clears its call (once), any other gives way."""
+def way_of_send(call: str | None, *, verification: bool, max_wait_s: float) -> Way:
+    """The Way of one send of a chunk: a verification call's clears its call (`call`, the member its message
+    names; none when the sweeper published it), any other gives way."""
     if not verification:
         return Way(give=waiter(max_wait_s, "send"))
+    if not call:
+        return Way()
     ended = threading.Event()
 
     def clear() -> None:
         if not ended.is_set():
             ended.set()
-            call_ended(chunk_member(chunk_id))
+            call_ended(call)
     return Way(clear=clear)
 
 
 class Call:
     """One verification call, counted from before the API writes it until the otp worker sends its request: the API
-    hands it to its chunk before publishing (the otp worker ends it by the chunk's id), or closes it."""
+    hands its member over with the chunk's message (the otp task ends it), or closes it."""
 
     def __init__(self, counted: bool = True) -> None:
-        self.member: str | None = f"submit:{uuid.uuid4().hex}" if counted else None
+        self.member: str | None = f"call:{uuid.uuid4().hex}" if counted else None
         if self.member:
             call_started(self.member)
 
-    def hand_to(self, chunk_ids: Sequence[int]) -> None:
-        """The call's chunk is about to be published: it counts under the chunk's member from now on."""
-        if self.member and chunk_ids:
-            call_started(chunk_member(chunk_ids[0]), replaces=self.member)
-            self.member = None
+    def hand_over(self) -> str | None:
+        """The call's chunk is about to be published: its member, for the message (the otp task ends it)."""
+        member, self.member = self.member, None
+        return member
 
     def close(self) -> None:
-        """Not handed to a chunk (refused, held, a repeat of an earlier job): it stops counting now."""
+        """Not handed over (refused, held, a repeat of an earlier job): it stops counting now."""
         if self.member:
             call_ended(self.member)
             self.member = None

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,10 @@ from providers.registry import get_provider
 from providers.sending_rules import UNSUPPRESSED_KINDS, Hold, mobile_key
 
 #: (chunk id, queue) pairs to publish once the rows are committed
-Enqueue = Callable[[Sequence[tuple[int, str]]], None]
+class Enqueue(Protocol):
+    """Publishes (chunk id, queue) pairs; `call` names a verification call's right-of-way member for its message."""
+
+    def __call__(self, chunks: Sequence[tuple[int, str]], *, call: str | None = None) -> None: ...
 MAX_RECIPIENTS_PER_JOB = 5_000_000
 log = logging.getLogger(__name__)
 
@@ -283,11 +286,13 @@ def add_chunks(session: Session, job: Job, *, seqs: int, batch: int, now: dateti
     return list(session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows)) if rows else []
 
 
-def publish(job: Prepared, job_id: int, chunk_ids: Sequence[int], total: int, enqueue: Enqueue) -> None:
-    """Publish a committed job's chunks; a broker that is down is logged, and the sweeper publishes them."""
+def publish(job: Prepared, job_id: int, chunk_ids: Sequence[int], total: int, enqueue: Enqueue, *,
+            call: str | None = None) -> None:
+    """Publish a committed job's chunks (`call`: a verification call's member, for the otp task to end); a broker
+    that is down is logged, and the sweeper publishes them."""
     queue = job.provider.queue_for(job.spec.kind, total)
     try:
-        enqueue([(cid, queue) for cid in chunk_ids])
+        enqueue([(cid, queue) for cid in chunk_ids], call=call)
     except Exception:  # the job is committed: the sweeper publishes pending chunks it finds
         log.warning("job %s: publishing its chunks failed; the sweeper will publish them", job_id, exc_info=True)
 
@@ -331,8 +336,7 @@ def submit_job(
             return written
         row, chunk_ids = written
         if row.status == JobStatus.RUNNING and row.waiting_until is None:
-            call.hand_to(chunk_ids)
-            publish(job, row.id, chunk_ids, row.total, enqueue)
+            publish(job, row.id, chunk_ids, row.total, enqueue, call=call.hand_over())
     finally:
         call.close()
     return Submitted(row.id, row.total, row.chunks, created=True, duplicates_removed=removed)

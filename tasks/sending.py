@@ -19,11 +19,13 @@ from tasks.app import app
 log = get_task_logger(__name__)
 
 
-def enqueue_chunks(chunks: Iterable[tuple[int, str]]) -> None:
-    """Publish one send_chunk per (chunk id, queue); ids only, never payloads or secrets."""
+def enqueue_chunks(chunks: Iterable[tuple[int, str]], *, call: str | None = None) -> None:
+    """Publish one send_chunk per (chunk id, queue); ids only, never payloads or secrets (`call`: a verification
+    call's right-of-way member, in a header the otp task ends it by)."""
+    headers = {right_of_way.HEADER: call} if call else None
     with app.producer_or_acquire() as producer:  # one connection for the whole batch
         for chunk_id, queue in chunks:
-            send_chunk.apply_async(args=[chunk_id], queue=queue, producer=producer)
+            send_chunk.apply_async(args=[chunk_id], queue=queue, producer=producer, headers=headers)
 
 
 @app.task(name="tasks.send_chunk", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -32,8 +34,9 @@ def send_chunk(self, chunk_id: int) -> str:
     chunk's row, so the task message carries nothing but the id)."""
     settings = get_settings()
     # a verification call has the right of way until its request leaves; any other send gives way to it
-    way = right_of_way.way_of_send(chunk_id, verification=(self.request.delivery_info or {}).get("routing_key")
-                                   == Queue.OTP, max_wait_s=settings.right_of_way_s)
+    way = right_of_way.way_of_send(self.request.get(right_of_way.HEADER),
+                                   verification=(self.request.delivery_info or {}).get("routing_key") == Queue.OTP,
+                                   max_wait_s=settings.right_of_way_s)
     with log_context(**chunk_log_fields(chunk_id)):
         try:
             outcome = send.send_chunk(chunk_id, settings=settings, accounts=get_accounts(), way=way)

@@ -121,8 +121,10 @@ def submit(accounts: dict, account: str, kind: str, recipients: list, **kw: Any)
     from msgrelay.submit import submit_job
 
     published: list[tuple[int, str]] = []
-    done = submit_job(accounts=accounts, account=account, kind=kind, recipients=recipients,
-                      enqueue=published.extend, **kw)
+
+    def enqueue(chunks, *, call: str | None = None) -> None:
+        published.extend(chunks)
+    done = submit_job(accounts=accounts, account=account, kind=kind, recipients=recipients, enqueue=enqueue, **kw)
     return done, published
 
 

@@ -71,7 +71,7 @@ def test_give_way_waits_for_the_calls_in_flight_a_bounded_time(client, case, ttl
     assert abs(took - waited) < 0.05
 
 
-def test_a_call_is_counted_from_before_its_write_and_handed_to_its_chunk(client, accounts, monkeypatch):
+def test_a_call_is_counted_from_before_its_write_and_handed_over_with_its_message(client, accounts, monkeypatch):
     # given a spy on the write: what is in flight while the API writes the call
     during_write: list[set[str]] = []
     original = submit_module._write
@@ -80,15 +80,16 @@ def test_a_call_is_counted_from_before_its_write_and_handed_to_its_chunk(client,
         during_write.append(in_flight(client))
         return original(*args, **kwargs)
     monkeypatch.setattr(submit_module, "_write", spied)
-    at_publish: list[set[str]] = []
+    at_publish: list[tuple[set[str], str | None]] = []
     # when a verification call (the otp queue) is submitted
-    done = submit_job(accounts=accounts, account="voice", kind="vfcode", recipients=mobiles(1), content="123456",
-                      enqueue=lambda chunks: at_publish.append(in_flight(client)))
-    # then it counted under a submit member during the write, and under its chunk's from before the publish on
-    (chunk,) = rows(Chunk, job_id=done.id)
-    assert len(during_write) == 1 and len(during_write[0]) == 1 and next(iter(during_write[0])).startswith("submit:")
-    assert at_publish == [{row.chunk_member(chunk.id)}]
-    assert in_flight(client) == {row.chunk_member(chunk.id)}  # until the otp worker ends it
+    submit_job(accounts=accounts, account="voice", kind="vfcode", recipients=mobiles(1), content="123456",
+               enqueue=lambda chunks, call=None: at_publish.append((in_flight(client), call)))
+    # then it counted during the write, and its member went with the publish (the otp task ends it), still counting
+    assert len(during_write) == 1 and len(during_write[0]) == 1
+    (member,) = during_write[0]
+    assert member.startswith("call:")
+    assert at_publish == [({member}, member)]
+    assert in_flight(client) == {member}  # until the otp worker ends it
 
 
 @pytest.mark.parametrize(("case", "kind", "n"), [
@@ -134,7 +135,7 @@ def test_a_bulk_send_reaches_the_provider_only_after_the_call_in_flight(client, 
     # when the chunk is sent
     chunk_id = published[0][0]
     send_chunk(chunk_id, settings=settings, accounts=accounts,
-               way=row.way_of_send(chunk_id, verification=verification, max_wait_s=2.0))
+               way=row.way_of_send(None, verification=verification, max_wait_s=2.0))
     timer.join()
     # then a bulk send's request reached the provider after the call; the call's own did not wait
     (record,) = sim.accepted()
@@ -145,13 +146,12 @@ def test_a_bulk_send_reaches_the_provider_only_after_the_call_in_flight(client, 
 def test_a_verification_call_stops_holding_off_as_its_request_leaves(client, sim, accounts, settings):
     # given a verification call handed to its chunk, and a provider that takes a second to answer
     done, published = submit(accounts, "voice", "vfcode", mobiles(1), content="123456")
-    member = row.chunk_member(published[0][0])
-    assert in_flight(client) == {member}
+    (member,) = in_flight(client)
     sim.faults(latency_s=1.0)
     # when its chunk is sent (in a thread: the provider answers in a second)
     sending = threading.Thread(target=send_chunk, args=(published[0][0],), kwargs=dict(
         settings=settings, accounts=accounts,
-        way=row.way_of_send(published[0][0], verification=True, max_wait_s=2.0)))
+        way=row.way_of_send(member, verification=True, max_wait_s=2.0)))
     sending.start()
     try:
         # then the call stops counting while the provider is still answering: its round trip holds nothing off

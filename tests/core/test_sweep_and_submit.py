@@ -94,7 +94,7 @@ def test_a_second_sweep_publishes_nothing_new(accounts, settings):
 
 def test_a_broker_down_at_submit_still_accepts_the_job_once(accounts):
     # given: publishing fails after the job is committed
-    def broker_down(chunks) -> None:
+    def broker_down(chunks, *, call=None) -> None:
         raise ConnectionError("Redis is down")
 
     from msgrelay.submit import submit_job

@@ -48,7 +48,7 @@ def queued_job(client_or_none=None, account: str = "voice", n: int = 3) -> int:
     later = datetime.now(timezone.utc) + timedelta(hours=1)
     return submit_job(accounts=get_accounts(), account=account, kind="notify" if account == "voice" else "sms",
                       recipients=mobiles("139", n), content="您的快递已到" if account == "voice" else "验证码 1234",
-                      send_at=later, enqueue=lambda _c: None).id
+                      send_at=later, enqueue=lambda _c, call=None: None).id
 
 
 def audit_rows() -> list[dict]:

@@ -199,7 +199,7 @@ def test_callback_url_overrides_the_default_and_jobs_share_a_receiver_row(monkey
     reload_settings()
     try:
         ids = [submit_job(accounts=accounts, account="voice", kind="notify", content="x", recipients=["13800000001"],
-                          enqueue=lambda chunks: None, send_at=utcnow().replace(year=2099), callback_url=cb).id
+                          enqueue=lambda chunks, call=None: None, send_at=utcnow().replace(year=2099), callback_url=cb).id
                for cb in ("https://own.example/a", None, None)]
     finally:
         monkeypatch.delenv("MSGRELAY_WEBHOOK_URL")
