@@ -9,8 +9,8 @@ transaction or a provider request) while any call is, for at most `right_of_way_
 
 The calls in flight are a sorted set in Redis, each member scored with its deadline by Redis's own clock, so a call
 whose process died stops counting by itself. The API names the member, and the otp task learns it from a header of
-its message (no second round trip to Redis on the call's way). Redis failing here never fails a call or a step: it just stops
-holding anything off.
+its message (no second round trip to Redis on the call's way). Redis failing here never fails a call or a step: it
+just stops holding anything off.
 """
 from __future__ import annotations
 

@@ -29,11 +29,14 @@ from providers.errors import InvalidInput
 from providers.registry import get_provider
 from providers.sending_rules import UNSUPPRESSED_KINDS, Hold, mobile_key
 
-#: (chunk id, queue) pairs to publish once the rows are committed
+
 class Enqueue(Protocol):
-    """Publishes (chunk id, queue) pairs; `call` names a verification call's right-of-way member for its message."""
+    """Publishes (chunk id, queue) pairs once the rows are committed; `call` names a verification call's
+    right-of-way member for its message."""
 
     def __call__(self, chunks: Sequence[tuple[int, str]], *, call: str | None = None) -> None: ...
+
+
 MAX_RECIPIENTS_PER_JOB = 5_000_000
 log = logging.getLogger(__name__)
 

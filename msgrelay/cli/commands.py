@@ -54,9 +54,9 @@ def worker(queues: str = typer.Option(ALL_QUEUES, help="Comma-separated queues: 
                                               help="The embedded beat's schedule (with --beat): one per beat, never "
                                                    "shared by two that run at once."),
            nice: int = typer.Option(0, min=-20, max=19, help="Change this worker's CPU priority (and its session's, "
-                                                               "when it leads one): compose runs the otp worker at "
-                                                               "-10 (raising needs CAP_SYS_NICE), bulk and poll at "
-                                                               "10, webhooks at 19.")) -> None:
+                                                               "when it leads one): `msgrelay up` runs the otp "
+                                                               "worker at -10 (raising needs CAP_SYS_NICE), bulk "
+                                                               "and poll at 10, webhooks at 19.")) -> None:
     """One Celery worker (every queue by default, so a single worker always makes progress)."""
     bad = [q for q in queues.split(",") if q not in ALL_QUEUES.split(",")]
     if bad:
@@ -86,8 +86,8 @@ def beat_cmd(schedule_file: Path = typer.Option(Path("celerybeat-schedule")), lo
 @needs_accounts
 def api_cmd(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
             nice: int = typer.Option(0, min=-20, max=19, help="Change the API's CPU priority (and its session's, "
-                                                               "when it leads one): compose runs it at -10, as the "
-                                                               "otp worker (raising needs CAP_SYS_NICE).")) -> None:
+                                                               "when it leads one): `msgrelay up` runs it at -10, "
+                                                               "as the otp worker (raising needs CAP_SYS_NICE).")) -> None:
     """The HTTP API (producer routes, push receivers, /docs)."""
     import uvicorn
 

@@ -49,7 +49,7 @@ def change_priority(nice: int) -> str:
     process raises its PostgreSQL backends too, when the server is on this machine (models.backend_priority)."""
     try:
         os.nice(nice)
-    except PermissionError:  # raising needs CAP_SYS_NICE (root, or compose's cap_add); lowering is always allowed
+    except PermissionError:  # raising needs CAP_SYS_NICE (root, or a unit's AmbientCapabilities); lowering never does
         return f"niceness unchanged (raising it by {-nice} needs CAP_SYS_NICE)"
     if os.getsid(0) != os.getpid() or not AUTOGROUPS:
         return f"niceness {nice}"
