@@ -1,6 +1,7 @@
 """A throw-away stack for benchmarks: a temp dir, embedded Redis, the simulator, the database of your choice."""
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import tempfile
@@ -113,12 +114,66 @@ def bench_env(*, with_simulator: bool = True, report_delay_s: float = 1.0):
         os.environ["MSGRELAY_BROKER_URL"] = start_embedded_redis(sup, workdir)
         from msgrelay.settings import reload_settings
         reload_settings()
-        _reset_schema(url)
-        if with_simulator:
-            sup.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay",
-                                                 str(report_delay_s)), dict(os.environ))
-            wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="simulator")
-        yield sup, dict(os.environ), sim_url
+        with server_as_compose(url):
+            _reset_schema(url)
+            if with_simulator:
+                sup.start("simulator", msgrelay_argv("simulate", "--port", str(sim_port), "--report-delay",
+                                                     str(report_delay_s)), dict(os.environ))
+                wait_for(lambda: http_ok(sim_url + "/_sim/stats"), what="simulator")
+            yield sup, dict(os.environ), sim_url
+
+
+#: PostgreSQL's `max_wal_size` as docker-compose.yml runs it (tests/test_compose.py checks they agree)
+COMPOSE_MAX_WAL_SIZE = "4GB"
+
+
+@contextmanager
+def server_as_compose(url: str):
+    """PostgreSQL with docker-compose.yml's `max_wal_size` for the run (a 1M job then checkpoints in none of it, as
+    in production), and the server's own setting back afterwards; a server this user may not configure (no
+    superuser) runs as it is, and the WAL line says which setting the run had."""
+    from sqlalchemy.exc import DBAPIError
+    if not url.startswith("postgresql"):
+        yield
+        return
+    own = None
+    try:
+        own = _admin(url, "SELECT setting FROM pg_file_settings WHERE name = 'max_wal_size' AND "
+                          "sourcefile LIKE '%postgresql.auto.conf' AND applied")
+        _set_max_wal_size(url, COMPOSE_MAX_WAL_SIZE)
+    except DBAPIError as exc:  # not a superuser: nothing was changed (or, past the ALTER, it is put back)
+        with contextlib.suppress(DBAPIError):
+            _set_max_wal_size(url, own)
+        print(f"(PostgreSQL's max_wal_size stays as it is: {exc.orig})")
+        yield
+        return
+    print(f"PostgreSQL runs with max_wal_size {COMPOSE_MAX_WAL_SIZE} for this run, as docker-compose.yml sets it "
+          "(the server's own setting comes back afterwards)")
+    try:
+        yield
+    finally:  # a connection of its own: the run's may have been terminated (the chaos run does that)
+        _set_max_wal_size(url, own)
+
+
+def _set_max_wal_size(url: str, size: str | None) -> None:
+    """ALTER SYSTEM the server's `max_wal_size` (None: back to its configuration file's) and wait until it holds."""
+    _admin(url, f"ALTER SYSTEM SET max_wal_size = '{size}'" if size else "ALTER SYSTEM RESET max_wal_size")
+    _admin(url, "SELECT pg_reload_conf()")
+    want = _admin(url, "SELECT setting FROM pg_file_settings WHERE name = 'max_wal_size' AND applied "
+                       "ORDER BY seqno DESC LIMIT 1")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and want and _admin(url, "SHOW max_wal_size") != want:
+        time.sleep(0.05)  # the reload reaches new backends a moment later
+
+
+def _admin(url: str, statement: str):
+    """One statement on a connection of its own, outside a transaction; its first value."""
+    from sqlalchemy import text
+
+    from models import get_engine
+    with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        result = conn.execute(text(statement))
+        return result.scalar() if result.returns_rows else None
 
 
 def _reset_schema(url: str) -> None:
