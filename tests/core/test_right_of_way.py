@@ -174,7 +174,7 @@ def test_a_report_poll_and_a_big_submit_give_way(client, sim, accounts):
     for what, step, waits_s in (
         ("poll", lambda: poll_reports(accounts["voice"], settings), 0.4),  # until the call ends
         ("upload", lambda: submit_stream(accounts=accounts, account="voice", kind="notify", content="hi",
-                                         recipients=iter(mobiles(3)), enqueue=lambda chunks: None),
+                                         recipients=iter(mobiles(3)), enqueue=lambda chunks, call=None: None),
          get_settings().right_of_way_s),  # the process's settings (200 ms): the bound
     ):
         # when a call is in flight for 0.4 s while the step runs

@@ -16,8 +16,10 @@ from tests.core.conftest import mobiles, rows
 
 def stream(accounts, account: str, kind: str, items, **kw):
     published: list = []
-    done = submit_stream(accounts=accounts, account=account, kind=kind, recipients=items, enqueue=published.extend,
-                         **kw)
+
+    def enqueue(chunks, *, call: str | None = None) -> None:
+        published.extend(chunks)
+    done = submit_stream(accounts=accounts, account=account, kind=kind, recipients=items, enqueue=enqueue, **kw)
     return done, published
 
 
