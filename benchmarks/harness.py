@@ -123,7 +123,7 @@ def bench_env(*, with_simulator: bool = True, report_delay_s: float = 1.0):
             yield sup, dict(os.environ), sim_url
 
 
-#: PostgreSQL's `max_wal_size` as docker-compose.yml runs it (tests/test_compose.py checks they agree)
+#: PostgreSQL's `max_wal_size` as docker-compose.yml runs it (tests/test_bench_server.py checks they agree)
 COMPOSE_MAX_WAL_SIZE = "4GB"
 
 

@@ -3,18 +3,14 @@ home the API, the console and the CLI call (`by`: the key's name, or `cli`). Sup
 resumes audit the same way in their own modules (`policy.suppressions`, `routes.view`)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from sqlalchemy import ColumnElement
 
 from models import session_scope
 from models.statuses import PauseReason
 from msgrelay import audit, jobs as joblife
+from msgrelay.submit import Enqueue
 from msgrelay.webhooks import operations as deliveries
 from providers.errors import InvalidInput
-
-#: publishes (chunk id, queue) pairs after the commit (`tasks.enqueue_chunks`)
-Enqueue = Callable[[Sequence[tuple[int, str]]], None]
 
 
 def pause_job(job_id: int, *, by: str) -> None:
