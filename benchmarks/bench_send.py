@@ -10,10 +10,11 @@ bare (``benchmarks.limit``) and `limit / done` is printed with the issue's targe
 from __future__ import annotations
 
 import argparse
-import threading
+import json
+import multiprocessing
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
@@ -92,6 +93,7 @@ def main() -> None:
             peak[name] = max(peak[name], group_rss_mb(pgid, "VmHWM"))
         (idle, _), (during, sim_lag) = (to_provider_ms(sim_url, group, args.latency)
                                         for group in (idle_calls, calls.calls))
+        calls_file = write_calls(sup.log_dir / "calls.json", idle_calls, idle, calls.calls, during)
         stats = requests.get(f"{sim_url}/_sim/stats", timeout=30).json()
         duplicates = stats["duplicates"]
         limit = measure(get_accounts()["bare"], "notify", CONTENT, mobiles, batch=500, concurrency=args.concurrency,
@@ -123,6 +125,7 @@ def main() -> None:
                                             f"{c.posted_at - started_wall:.1f} s" for ms, c in slowest))
         print(f"  the simulator's own lag accepting them during the job (beyond its latency): p50 "
               f"{pct(sim_lag, 50):.0f} ms p99 {pct(sim_lag, 99):.0f} ms")
+        print(f"  each call's times: {calls_file}")
         print(f"  of which POST to 202: idle p50 {pct([c.accepted_ms for c in idle_calls], 50):.0f} ms p99 "
               f"{pct([c.accepted_ms for c in idle_calls], 99):.0f} ms, during p50 "
               f"{pct([c.accepted_ms for c in calls.calls], 50):.0f} ms p99 "
@@ -209,26 +212,43 @@ def to_provider_ms(sim_url: str, calls: Sequence[Call], latency_s: float) -> tup
 
 
 class OtpCalls:
-    """Verification calls one after another (a pause of 0.2 s between) while the bulk job runs."""
+    """Verification calls one after another (a pause of 0.2 s between) while the bulk job runs, made by a process of
+    their own: a producer is another program, and a thread here would share this process's interpreter with its
+    sampling of memory and progress (a call then waited for the sampler's turn before its request left)."""
 
     def __init__(self, api: str) -> None:
-        self.api, self.calls, self._stop = api, [], threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of this one's threads
+        self.calls: list[Call] = []
+        self._stop, self._results = context.Event(), context.Queue()
+        self._process = context.Process(target=call_until, args=(api, self._stop, self._results), daemon=True)
 
     def start(self) -> None:
         """Begin calling."""
-        self._thread.start()
+        self._process.start()
 
     def stop(self) -> None:
-        """Stop after the call in flight."""
+        """Stop after the call in flight; its calls are then in `calls`."""
         self._stop.set()
-        self._thread.join()
+        self.calls = self._results.get(timeout=120)
+        self._process.join(timeout=30)
 
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            self.calls.append(verification_call(self.api, f"1370{i:07d}"))
-            i += 1
+
+def call_until(api: str, stop, results) -> None:
+    """Make verification calls until `stop` is set, then put them all on `results` (a process's target)."""
+    calls, i = [], 0
+    while not stop.is_set():
+        calls.append(verification_call(api, f"1370{i:07d}"))
+        i += 1
+    results.put(calls)
+
+
+def write_calls(path: Path, idle_calls: Sequence[Call], idle_ms: Sequence[float], calls: Sequence[Call],
+                during_ms: Sequence[float]) -> Path:
+    """Write every verification call's mobile, POST time (Unix seconds), ms to its 202 and ms to the provider, idle
+    and during the job, as JSON (to trace the slow ones through the workers' logs and the database)."""
+    path.write_text(json.dumps({phase: [{**asdict(c), "to_provider_ms": ms} for c, ms in zip(group, ms_, strict=True)]
+                                for phase, group, ms_ in (("idle", idle_calls, idle_ms), ("during", calls, during_ms))}))
+    return path
 
 
 def pct(values, p: int) -> float:
