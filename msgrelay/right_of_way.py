@@ -2,22 +2,25 @@
 
 Niceness orders the workers' own processes, but not what they ask of PostgreSQL, Redis and the provider, which
 serve every caller at one priority; on a busy machine a verification call then waits behind the bulk job's
-statements and requests at every step. So the API counts a call as in flight from before its write until the otp
-worker sends its request (not until the provider answers: that round trip is spent away from this machine), and
+statements and requests at every step. So the API counts a call as in flight from its write until the otp worker
+sends its request (not until the provider answers: that round trip is spent away from this machine), and
 bulk sends, report polls, webhook deliveries and big submits hold off before their next step (a database
 transaction or a provider request) while any call is, for at most `right_of_way_ms` each time.
 
 The calls in flight are a sorted set in Redis, each member scored with its deadline by Redis's own clock, so a call
 whose process died stops counting by itself. The API names the member, and the otp task learns it from a header of
-its message (no second round trip to Redis on the call's way). Redis failing here never fails a call or a step: it
-just stops holding anything off.
+its message (no second round trip to Redis on the call's way); the call's count and its end go to Redis beside the
+write and the request, never before them. Redis failing here never fails a call or a step: it just stops holding
+anything off.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from collections.abc import Callable
 from functools import lru_cache
@@ -162,29 +165,48 @@ def way_of_send(call: str | None, *, verification: bool, max_wait_s: float) -> W
         return Way()
     ended = threading.Event()
 
-    def clear() -> None:
+    def clear() -> None:  # beside the request, not before it: the call is not kept waiting for Redis
         if not ended.is_set():
             ended.set()
-            call_ended(call)
+            _beside(os.getpid()).submit(call_ended, call)
     return Way(clear=clear)
 
 
 class Call:
-    """One verification call, counted from before the API writes it until the otp worker sends its request: the API
-    hands its member over with the chunk's message (the otp task ends it), or closes it."""
+    """One verification call, counted from the API's write until the otp worker sends its request: the API hands its
+    member over with the chunk's message (the otp task ends it), or closes it.
+
+    Counting it is one round trip to Redis, made beside the write (on a thread of its own) rather than before it:
+    on a busy machine a round trip waits for Redis and then for the API again. It is done before the member is
+    handed over or closed, so a call never ends before it began counting."""
 
     def __init__(self, counted: bool = True) -> None:
         self.member: str | None = f"call:{uuid.uuid4().hex}" if counted else None
-        if self.member:
-            call_started(self.member)
+        self._counting: Future | None = _beside(os.getpid()).submit(call_started, self.member) if self.member else None
+
+    def _counted(self) -> None:
+        """Wait until the call is counted (call_started never raises: a Redis that fails is logged)."""
+        if self._counting is not None:
+            self._counting.result()
+            self._counting = None
 
     def hand_over(self) -> str | None:
         """The call's chunk is about to be published: its member, for the message (the otp task ends it)."""
+        self._counted()
         member, self.member = self.member, None
         return member
 
     def close(self) -> None:
         """Not handed over (refused, held, a repeat of an earlier job): it stops counting now."""
+        self._counted()
         if self.member:
             call_ended(self.member)
             self.member = None
+
+
+@lru_cache(maxsize=1)
+def _beside(pid: int) -> ThreadPoolExecutor:
+    """The thread that tells Redis of a call beside its own steps (its count beside the API's write, its end beside
+    the otp worker's request): one per process (`pid`: a forked child has none of its parent's threads, so it
+    starts its own)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="right-of-way")

