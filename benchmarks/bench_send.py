@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.call_steps import call_steps, otp_log_lines, steps_line, taken_at, written_calls
 from benchmarks.harness import bench_env, cpu_line, cpu_use, dirty_mb, group_rss_mb, wal_line, wal_use
 from benchmarks.limit import measure
 from msgrelay.cli.priority import nice_argv
@@ -94,6 +95,9 @@ def main() -> None:
         (idle, _), (during, sim_lag) = (to_provider_ms(sim_url, group, args.latency)
                                         for group in (idle_calls, calls.calls))
         calls_file = write_calls(sup.log_dir / "calls.json", idle_calls, idle, calls.calls, during)
+        taken, written = taken_at(otp_log_lines(sup.log_dir)), written_calls(get_engine())
+        idle_steps, during_steps = (call_steps([(c.mobile, c.posted_at, ms) for c, ms in zip(group, ms_, strict=True)],
+                                               written, taken) for group, ms_ in ((idle_calls, idle), (calls.calls, during)))
         stats = requests.get(f"{sim_url}/_sim/stats", timeout=30).json()
         duplicates = stats["duplicates"]
         limit = measure(get_accounts()["bare"], "notify", CONTENT, mobiles, batch=500, concurrency=args.concurrency,
@@ -130,6 +134,7 @@ def main() -> None:
               f"{pct([c.accepted_ms for c in idle_calls], 99):.0f} ms, during p50 "
               f"{pct([c.accepted_ms for c in calls.calls], 50):.0f} ms p99 "
               f"{pct([c.accepted_ms for c in calls.calls], 99):.0f} ms")
+        print(steps_line(idle_steps, during_steps, pct))
         print(cpu_line(cpu, t_done))
         if wal:
             print(wal)
