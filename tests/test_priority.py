@@ -119,3 +119,11 @@ def test_renice_without_cap_sys_nice_leaves_the_process_and_says_so():
                          timeout=60, cwd=ROOT).stdout.strip()
     # then nothing changed, and it says why
     assert out == "niceness unchanged (raising it by 5 needs CAP_SYS_NICE)"
+
+
+def test_renice_a_process_that_has_ended_says_so():
+    # given a process that has ended (a server that could not start)
+    proc = subprocess.Popen(["true"], start_new_session=True)
+    proc.wait()
+    # when its parent gives it a niceness, then it is told so, and nothing fails
+    assert renice(proc.pid, 5) == "niceness unchanged (the process has ended)"

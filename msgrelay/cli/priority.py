@@ -50,6 +50,8 @@ def renice(pid: int, nice: int) -> str:
                 os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
     except PermissionError:
         return f"niceness unchanged (raising it by {-nice} needs CAP_SYS_NICE)" if nice < 0 else "niceness unchanged"
+    except (ProcessLookupError, FileNotFoundError):  # it has ended already: whoever waits for it says so
+        return "niceness unchanged (the process has ended)"
     if os.getsid(pid) != pid or session_niceness(pid) is None:  # another session's niceness is not its own to set
         return f"niceness {nice}"
     try:
