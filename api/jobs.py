@@ -150,8 +150,9 @@ def _job_of(session: Session, principal: Principal, job_id: int) -> Job:
     return job
 
 
-def _enqueue(chunks, *, call: str | None = None) -> None:
-    from tasks import enqueue_chunks  # the Celery app is loaded only when something is published
+def enqueue(chunks, *, call: str | None = None) -> None:
+    """Publish chunks to the workers (msgrelay.submit's Enqueue), loading the Celery app only when something is."""
+    from tasks import enqueue_chunks
     enqueue_chunks(chunks, call=call)
 
 
@@ -185,7 +186,7 @@ async def create_job(request: Request, principal: Caller) -> JobCreated:
     done = await run_in_threadpool(
         submit, accounts=get_accounts(), account=body.account, route=body.route, kind=body.kind, recipients=recipients,
         content=body.content, options=body.options, idempotency_key=body.idempotency_key, send_at=body.send_at,
-        callback_url=body.callback_url, valid_until=body.valid_until, enqueue=_enqueue,
+        callback_url=body.callback_url, valid_until=body.valid_until, enqueue=enqueue,
     )
     return JobCreated(**vars(done))
 
@@ -214,7 +215,7 @@ async def upload_job(
         submit_stream, accounts=get_accounts(), account=fields.account, route=fields.route, kind=fields.kind,
         recipients=read_recipients(recipients.file, ndjson=ndjson), content=fields.content, options=fields.options,
         idempotency_key=fields.idempotency_key, send_at=fields.send_at, callback_url=fields.callback_url,
-        valid_until=fields.valid_until, enqueue=_enqueue)
+        valid_until=fields.valid_until, enqueue=enqueue)
     return JobCreated(**vars(done))
 
 
@@ -267,7 +268,7 @@ def pause(job_id: RowId, principal: Operator) -> dict:
 @router.post("/jobs/{job_id}/resume", responses=NO_SUCH_JOB)
 def resume(job_id: RowId, principal: Operator) -> dict:
     """Resume a paused job."""
-    return _act(principal, job_id, lambda: operations.resume_job(job_id, by=principal.name, enqueue=_enqueue))
+    return _act(principal, job_id, lambda: operations.resume_job(job_id, by=principal.name, enqueue=enqueue))
 
 
 @router.post("/jobs/{job_id}/cancel", responses=NO_SUCH_JOB)

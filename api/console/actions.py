@@ -17,6 +17,7 @@ from api.access import Principal
 from api.console import session as sessions
 from api.console.pages import User
 from api.console.render import page
+from api.jobs import enqueue
 from models import Job, session_scope
 from msgrelay import operations
 from msgrelay.accounts import get_accounts
@@ -104,18 +105,13 @@ def _own_job(principal: Principal, job_id: int) -> None:
             raise HTTPException(status_code=403, detail=f"job {job_id} is not of the key's accounts")
 
 
-def _enqueue(chunks) -> None:
-    from tasks import enqueue_chunks  # the Celery app is loaded only when something is published
-    enqueue_chunks(chunks)
-
-
 @router.post("/ui/jobs/{job_id}/{action}")
 async def job_action(request: Request, job_id: int, action: str, login: User, csrf: Csrf) -> Response:
     """Pause, resume or cancel a job."""
     _check(request, login, csrf, act=True)
     by = login.principal.name
     acts = {"pause": lambda: operations.pause_job(job_id, by=by) or "paused",
-            "resume": lambda: operations.resume_job(job_id, by=by, enqueue=_enqueue) or "resumed",
+            "resume": lambda: operations.resume_job(job_id, by=by, enqueue=enqueue) or "resumed",
             "cancel": lambda: f"cancelled: {operations.cancel_job(job_id, by=by):,} unsent messages rejected"}
     if action not in acts:
         raise HTTPException(status_code=404, detail=f"no action {action!r}: pause, resume or cancel")
