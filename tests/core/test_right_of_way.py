@@ -26,9 +26,17 @@ from msgrelay.cli.processes import Supervisor, start_embedded_redis
 from tests.core.conftest import mobiles, rows, submit
 
 HELD = "test:held"
-#: how long a test pauses Redis's writes (`CLIENT PAUSE … WRITE`): Redis lifts a pause on its next cron tick (up to
-#: 100 ms later at its default hz), which must still come within the right of way's 250 ms timeout
-PAUSE_MS = 120
+#: how long a test holds Redis's writes: within the right of way's 250 ms timeout, so a held command still succeeds
+HOLD_S = 0.2
+
+
+def hold_writes(client: redis.Redis, seconds: float) -> threading.Timer:
+    """Hold every write to `client`'s Redis for `seconds` (a busy Redis), reads going on: `CLIENT PAUSE … WRITE`,
+    lifted by `CLIENT UNPAUSE` on time (Redis would lift a pause's own timeout only at its next cron tick)."""
+    client.client_pause(10_000, all=False)
+    timer = threading.Timer(seconds, client.client_unpause)
+    timer.start()
+    return timer
 
 
 @pytest.fixture
@@ -89,10 +97,10 @@ def test_give_way_waits_for_the_calls_in_flight_a_bounded_time(client, case, ttl
     assert abs(took - waited) < 0.05
 
 
-def call_seen_while_writing(client, accounts, monkeypatch, *, redis_paused_ms: int = 0) -> tuple[set, set, list]:
+def call_seen_while_writing(client, accounts, monkeypatch, *, hold_s: float = 0) -> tuple[set, set, list]:
     """Submit a verification call with a spy on its write: what was in flight as the write began, what the write
     saw counted within a second (its member appearing while it writes), and what was in flight at the publish with
-    the member the publish was given. `redis_paused_ms`: Redis holds every write that long from just before."""
+    the member the publish was given. `hold_s`: Redis holds every write that long from just before."""
     at_start: list[set[str]] = []
     seen: list[set[str]] = []
     original = submit_module._write
@@ -106,10 +114,11 @@ def call_seen_while_writing(client, accounts, monkeypatch, *, redis_paused_ms: i
         return original(*args, **kwargs)
     monkeypatch.setattr(submit_module, "_write", spied)
     at_publish: list[tuple[set[str], str | None]] = []
-    if redis_paused_ms:
-        client.client_pause(redis_paused_ms, all=False)  # WRITE: the count's script waits, reads go on
+    held = hold_writes(client, hold_s) if hold_s else None
     submit_job(accounts=accounts, account="voice", kind="vfcode", recipients=mobiles(1), content="123456",
                enqueue=lambda chunks, call=None: at_publish.append((in_flight(client), call)))
+    if held:
+        held.join()
     return at_start[0], seen[0], at_publish
 
 
@@ -126,8 +135,8 @@ def test_a_call_counts_beside_its_write_and_is_handed_over_with_its_message(clie
 
 def test_a_call_does_not_wait_for_redis_before_its_write_but_is_counted_before_its_publish(paused_redis, accounts,
                                                                                          monkeypatch):
-    # when a verification call is submitted while Redis holds its writes for 120 ms (a busy Redis)
-    at_start, _, at_publish = call_seen_while_writing(paused_redis, accounts, monkeypatch, redis_paused_ms=PAUSE_MS)
+    # when a verification call is submitted while Redis holds its writes for 0.2 s (a busy Redis)
+    at_start, _, at_publish = call_seen_while_writing(paused_redis, accounts, monkeypatch, hold_s=HOLD_S)
     # then its write began before Redis had counted it (counting is beside the write, not before it) ...
     assert at_start == set()
     # ... and it was counted by the time its chunk was published, so it never ends before it began
@@ -233,17 +242,18 @@ def test_a_verification_call_stops_holding_off_as_its_request_leaves(client, sim
 def test_a_verification_calls_request_does_not_wait_for_redis_to_end_its_call(paused_redis, sim, accounts,
                                                                                 settings):
     client = paused_redis
-    # given a verification call handed to its chunk, and a Redis that holds every write for 120 ms (a busy Redis)
+    # given a verification call handed to its chunk, and a Redis that holds every write for 0.2 s (a busy Redis)
     done, published = submit(accounts, "voice", "vfcode", mobiles(1), content="123456")
     (member,) = in_flight(client)
-    client.client_pause(PAUSE_MS, all=False)  # WRITE: the end's ZREM waits, reads go on
     started = time.time()
+    held = hold_writes(client, HOLD_S)
     # when its chunk is sent
     send_chunk(published[0][0], settings=settings, accounts=accounts,
                way=row.way_of_send(member, verification=True, max_wait_s=2.0))
     # then its request reached the provider while Redis still held the call's end ...
     (record,) = [r for r in sim.accepted() if r["recipients"][0]["mobile"] == rows(Message, job_id=done.id)[0].mobile]
-    assert record["arrived_at"] - started < PAUSE_MS / 1000
+    held.join()
+    assert record["arrived_at"] - started < HOLD_S
     # ... which Redis then took: the call stops counting
     deadline = time.monotonic() + 2
     while member in in_flight(client) and time.monotonic() < deadline:
