@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+import redis
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -296,8 +297,18 @@ def publish(job: Prepared, job_id: int, chunk_ids: Sequence[int], total: int, en
     queue = job.provider.queue_for(job.spec.kind, total)
     try:
         enqueue([(cid, queue) for cid in chunk_ids], call=call)
-    except Exception:  # the job is committed: the sweeper publishes pending chunks it finds
-        log.warning("job %s: publishing its chunks failed; the sweeper will publish them", job_id, exc_info=True)
+    except Exception as exc:  # the job is committed: the sweeper publishes pending chunks it finds
+        if broker_down(exc):
+            log.warning("job %s: publishing its chunks failed; the sweeper will publish them", job_id, exc_info=True)
+        else:  # a bug, not the broker: the job stays accepted all the same, but it is said as an error
+            log.error("job %s: publishing its chunks failed unexpectedly; the sweeper will publish them", job_id,
+                      exc_info=True)
+
+
+def broker_down(exc: BaseException) -> bool:
+    """Whether publishing failed for want of a broker (Celery's publish raises kombu's OperationalError)."""
+    from kombu.exceptions import KombuError  # loaded already once Celery has published; kept off the API's start
+    return isinstance(exc, (KombuError, redis.RedisError, OSError))
 
 
 def submit_job(

@@ -1,6 +1,7 @@
 """The sweeper's decisions and submit's guarantees, against the database (and Redis for the token bucket)."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from sqlalchemy import update
 
 from models import Chunk, Job, Message, utcnow
 from models.statuses import ChunkStatus, JobStatus, MessageStatus
+from msgrelay.cli.processes import free_port
 from msgrelay.limits import take_token
 from msgrelay.sweep import sweep
 from providers.errors import InvalidInput
@@ -107,6 +109,38 @@ def test_a_broker_down_at_submit_still_accepts_the_job_once(accounts):
     # then: one job, accepted; its chunk waits pending for the sweeper to publish
     assert first.created and not again.created and again.id == first.id
     assert [c.status for c in rows(Chunk, job_id=first.id)] == [ChunkStatus.PENDING]
+
+
+def through_celery_to_a_dead_broker(chunks, *, call=None) -> None:
+    """Celery's own publish to a Redis that is not there (a port nothing listens on)."""
+    from celery import Celery
+    dead = Celery("dead", broker=f"redis://127.0.0.1:{free_port()}/0", broker_connection_timeout=1)
+    for chunk_id, queue in chunks:
+        dead.send_task("tasks.send_chunk", args=[chunk_id], queue=queue)
+
+
+def refused(chunks, *, call=None) -> None:
+    raise ConnectionRefusedError(111, "Connection refused")
+
+
+def a_bug(chunks, *, call=None) -> None:
+    raise TypeError("enqueue() got an unexpected keyword argument")
+
+
+@pytest.mark.parametrize(("enqueue", "level", "said"), [
+    (through_celery_to_a_dead_broker, logging.WARNING, "publishing its chunks failed; the sweeper will publish them"),
+    (refused, logging.WARNING, "publishing its chunks failed; the sweeper will publish them"),
+    (a_bug, logging.ERROR, "publishing its chunks failed unexpectedly; the sweeper will publish them"),
+], ids=["celery, broker down", "connection refused", "a bug in the enqueue"])
+def test_a_failed_publish_keeps_the_job_and_says_why(accounts, caplog, enqueue, level, said):
+    from msgrelay.submit import submit_job
+    with caplog.at_level(logging.WARNING, logger="msgrelay.submit"):
+        done = submit_job(accounts=accounts, account="voice", kind="notify", recipients=mobiles(2), content="您好",
+                          enqueue=enqueue)
+    assert done.created
+    assert [c.status for c in rows(Chunk, job_id=done.id)] == [ChunkStatus.PENDING]
+    (record,) = [r for r in caplog.records if r.name == "msgrelay.submit"]
+    assert (record.levelno, record.getMessage()) == (level, f"job {done.id}: {said}")
 
 
 def test_one_international_phone_written_three_ways_is_one_recipient(accounts):
