@@ -68,13 +68,13 @@ def main() -> None:
 
         for i in range(3):  # warm up: first connections, first imports
             verification_call(api, f"1390001{i:04d}")
-        floors = [CommitFloor(str(get_engine().url.render_as_string(hide_password=False)), API_NICE)
-                  for _ in ("idle", "during")] if database == "postgresql" else []
-        for floor in floors[:1]:
-            floor.start()
+        floors = {phase: CommitFloor(get_engine().url.render_as_string(hide_password=False), API_NICE)
+                  for phase in ("idle", "during")} if database == "postgresql" else {}
+        if floors:
+            floors["idle"].start()
         idle_calls = [verification_call(api, f"1390000{i:04d}") for i in range(IDLE_CALLS)]
-        for floor in floors[:1]:
-            floor.stop()
+        if floors:
+            floors["idle"].stop()
         mobiles = [f"13{i:09d}" for i in range(args.n)]
         calls = OtpCalls(api)
         cpu_before, wal_before = cpu_use(sup, database), wal_use(database)
@@ -82,8 +82,8 @@ def main() -> None:
         job = post(api, {"account": "voice", "kind": "notify", "content": CONTENT, "recipients": mobiles})
         t_submit = time.perf_counter() - started
         calls.start()
-        for floor in floors[1:]:
-            floor.start()
+        if floors:
+            floors["during"].start()
         t_sent = t_done = None
         peak, dirty = dict.fromkeys(groups, 0.0), 0.0
         while t_done is None and time.perf_counter() - started < 3600:
@@ -97,8 +97,8 @@ def main() -> None:
                 t_done = time.perf_counter() - started
             time.sleep(0.25)
         calls.stop()
-        for floor in floors[1:]:
-            floor.stop()
+        if floors:
+            floors["during"].stop()
         cpu = {name: used - cpu_before[name] for name, used in cpu_use(sup, database).items()}
         wal = wal_line(wal_before, wal_use(database), args.n)
         for name, pgid in groups.items():  # the kernel's high-water marks: peaks between two samples count too
@@ -147,7 +147,7 @@ def main() -> None:
               f"{pct([c.accepted_ms for c in calls.calls], 99):.0f} ms")
         print(steps_line(idle_steps, during_steps, pct))
         if floors:
-            print(floor_line(floors[0].ms, floors[1].ms, pct))
+            print(floor_line(floors["idle"].ms, floors["during"].ms, pct))
         print(cpu_line(cpu, t_done))
         if wal:
             print(wal)

@@ -37,14 +37,26 @@ class CommitFloor:
     def stop(self) -> list[float]:
         """Stop after the commit in flight; each commit's milliseconds (also kept in `ms`)."""
         self._stop.set()
-        self.ms = self._results.get(timeout=60)
+        got = self._results.get(timeout=60)
         self._process.join(timeout=30)
+        if isinstance(got, str):
+            raise RuntimeError(f"the commit floor's bare client failed: {got}")
+        self.ms = got
         return self.ms
 
 
 def commit_until(dsn: str, nice: int, stop, results) -> None:
-    """Commit one row every EVERY_S until `stop` is set, then put each commit's milliseconds on `results` (a
-    process's target). It leads a session of its own at niceness `nice`, and raises its backend alike."""
+    """Commit one row every EVERY_S until `stop` is set, then put each commit's milliseconds on `results` (or
+    what went wrong, as text) (a process's target). It leads a session of its own at niceness `nice`, and raises its
+    backend alike."""
+    try:
+        results.put(_commit_until(dsn, nice, stop))
+    except Exception as exc:  # said by `stop`, in the benchmark's own process
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def _commit_until(dsn: str, nice: int, stop) -> list[float]:
+    """`commit_until`'s work: each commit's milliseconds."""
     import psycopg
 
     from models.backend_priority import raise_backend
@@ -62,7 +74,7 @@ def commit_until(dsn: str, nice: int, stop, results) -> None:
             ms.append((time.perf_counter() - started) * 1000)
             stop.wait(EVERY_S)
         conn.execute(f"DROP TABLE {TABLE}")
-    results.put(ms)
+    return ms
 
 
 def floor_line(idle: Sequence[float], during: Sequence[float], pct: Callable[[Sequence[float], int], float]) -> str:

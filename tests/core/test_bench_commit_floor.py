@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 from benchmarks.bench_send import pct
 from benchmarks.commit_floor import TABLE, CommitFloor, floor_line
 from models import get_engine
+from msgrelay.cli.processes import free_port
 from tests.conftest import PG_URL, TEST_DB
 from tests.test_priority import privileged
 
@@ -37,6 +38,13 @@ def test_commits_one_at_a_time_with_its_backend_raised_and_leaves_no_table():
         assert TABLE not in inspect(conn).get_table_names()
     if privileged:  # as msgrelay raises a call's backend
         assert niceness == NICE
+
+
+def test_a_client_that_cannot_connect_is_said_when_stopped():
+    floor = CommitFloor(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test", 0)
+    floor.start()
+    with pytest.raises(RuntimeError, match="the commit floor's bare client failed: OperationalError: connection"):
+        floor.stop()
 
 
 @pytest.mark.parametrize(("idle", "during", "shown"), [
