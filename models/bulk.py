@@ -253,28 +253,39 @@ def apply_reports(session: Session, changes: Sequence[tuple[int, str | None, str
         (status, state, desc, at, now, mid) for mid, status, state, desc, at in changes)))
 
 
-def find_messages(session: Session, custom_ids: Sequence[str], provider_ids: Sequence[str]) -> list[Any]:
-    """Messages (id, job_id, custom_id, provider_msg_id, status, account) with one of the custom ids or provider
-    ids (`account`: the account a route job's message was handed to; None for other jobs)."""
+def find_messages(session: Session, custom_ids: Sequence[str], answered: Sequence[tuple[str, str]]) -> list[Any]:
+    """Messages (id, job_id, custom_id, provider_msg_id, status, account) with one of the custom ids, or one of
+    the `answered` (mobile, provider id) pairs (`account`: the account a route job's message was handed to; None
+    for other jobs). A provider id is found through its mobile's index: `provider_msg_id` has none, so the send's
+    answer, which sets it, is a HOT update (see migration 0012)."""
     found: list[Any] = []
+    columns = "m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status, m.account"
     if session.connection().dialect.name == "postgresql":  # one array each: no per-item bind parameters
         cur = session.connection().connection.driver_connection.cursor()
-        for column, ids in (("custom_id", custom_ids), ("provider_msg_id", provider_ids)):
-            if ids:
-                # a join with the unnested ids, not `= ANY(…)`: for thousands of ids the planner costs ANY as a
-                # scan of the whole table (23 ms at 200,000 messages) where the join walks the index (6 ms)
-                with _by_key(cur, len(ids)):
-                    cur.execute(f"SELECT m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status, m.account "
-                                f"FROM unnest(%b::varchar(64)[]) AS v(key) JOIN message AS m ON m.{column} = v.key",
-                                [list(ids)])
-                found += cur.fetchall()
+        # a join with the unnested ids, not `= ANY(…)`: for thousands of ids the planner costs ANY as a scan of
+        # the whole table (23 ms at 200,000 messages) where the join walks the index (6 ms)
+        if custom_ids:
+            with _by_key(cur, len(custom_ids)):
+                cur.execute(f"SELECT {columns} FROM unnest(%b::varchar(64)[]) AS v(key) "
+                            "JOIN message AS m ON m.custom_id = v.key", [list(custom_ids)])
+            found += cur.fetchall()
+        if answered:
+            with _by_key(cur, len(answered)):
+                cur.execute(f"SELECT {columns} FROM unnest(%b::varchar(32)[], %b::varchar(64)[]) AS v(mobile, key) "
+                            "JOIN message AS m ON m.mobile = v.mobile AND m.provider_msg_id = v.key",
+                            [[mobile for mobile, _ in answered], [key for _, key in answered]])
+            found += cur.fetchall()
         return found
-    for column, ids in ((Message.custom_id, custom_ids), (Message.provider_msg_id, provider_ids)):
-        for start in range(0, len(ids), 900):
-            found += session.execute(select(Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id,
-                                            Message.status, Message.account).where(
-                column.in_(ids[start:start + 900]))).all()
-    return found
+    wanted = (Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status, Message.account)
+    for start in range(0, len(custom_ids), 900):
+        found += session.execute(select(*wanted).where(Message.custom_id.in_(custom_ids[start:start + 900]))).all()
+    pairs = set(answered)
+    for start in range(0, len(answered), 450):
+        part = answered[start:start + 450]
+        found += [row for row in session.execute(select(*wanted, Message.mobile).where(
+            Message.mobile.in_(sorted({mobile for mobile, _ in part})),
+            Message.provider_msg_id.in_(sorted({key for _, key in part})))).all() if (row[6], row[3]) in pairs]
+    return [row[:6] for row in found]
 
 
 def update_messages_by_id(session: Session, changes: Sequence[dict[str, Any]]) -> None:

@@ -83,9 +83,11 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("custom_id", name="uq_message_custom_id"),
         Index("ix_message_job_seq", "job_id", "seq"),
-        Index("ix_message_provider_msg_id", "provider_msg_id"),
-        # no index on status: a report's UPDATE then touches no index (HOT, with fillfactor 50: migration 0005)
-        {"postgresql_with": {"fillfactor": 50}},
+        # by mobile, not by provider_msg_id: a report that names no custom id is found by its mobile and id
+        Index("ix_message_mobile", "mobile"),
+        # no index on status or provider_msg_id: neither the send's answer nor a report touch an index (HOT
+        # updates: each page keeps room for the next version of every row, fillfactor 40, migrations 0005 and 0012)
+        {"postgresql_with": {"fillfactor": 40}},
     )
 
     id: int | None = Field(default=None, primary_key=True)

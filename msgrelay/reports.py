@@ -63,8 +63,9 @@ def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | N
     reported_at), in order, to the account's messages; returns the message each one matched (None: not yet
     recorded, e.g. a report that came before its submission was written)."""
     customs = list({clip(r.custom_id, 64) for r in items if r.custom_id})
-    pids = list({clip(r.provider_msg_id, 64) for r in items if r.provider_msg_id and not r.custom_id})
-    candidates = find_messages(session, customs, pids)
+    answered = list({(mobile, clip(r.provider_msg_id, 64)) for r in items
+                     if r.provider_msg_id and not r.custom_id and (mobile := report_mobile(r))})
+    candidates = find_messages(session, customs, answered)
     # an id another account's provider also gave must not settle ours; filtered here, not joined: a join on the
     # job's account lets the planner scan every message of the account's jobs instead of the two id indexes
     # (a route job's message names the account it was handed to: that account's reports settle it)
@@ -103,6 +104,13 @@ def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | N
     return settled
 
 
+def report_mobile(report: Any) -> str | None:
+    """The mobile a report names, to find its message by provider id: its own field, else the one a `task:mobile`
+    id names (qyxs, ihuyi); None when it names none (such a report matches by custom id only)."""
+    _, colon, tail = report.provider_msg_id.rpartition(":")
+    return clip(report.mobile or (tail if colon else None), 32) or None
+
+
 def _count(session: Session, account: str, reached: Counter, items: Sequence[Any], now: Any) -> None:
     """Metrics of a batch: recipients per kind and status reached, and the report lag of a sample of at most
     LAG_SAMPLE reports (each observation costs microseconds; a page holds thousands)."""
@@ -122,7 +130,7 @@ def _count(session: Session, account: str, reached: Counter, items: Sequence[Any
 def match_reports(session: Session, raw_ids: Iterable[int] | None = None, *, account: str | None = None) -> int:
     """Apply unmatched raw reports (the given ids, or the account's recent ones) to their messages."""
     # the columns matching needs, not the raw payload
-    query = select(RawReport.id, RawReport.account, RawReport.custom_id, RawReport.provider_msg_id,
+    query = select(RawReport.id, RawReport.account, RawReport.custom_id, RawReport.provider_msg_id, RawReport.mobile,
                    RawReport.status, RawReport.state, RawReport.desc,
                    RawReport.reported_at).where(RawReport.matched == false())
     if raw_ids is not None:

@@ -181,24 +181,31 @@ def test_a_task_id_two_unknown_chunks_could_own_is_not_guessed(sim, accounts, se
         assert {m.status for m in rows(Message, job_id=job.id)} == {MessageStatus.UNKNOWN}
 
 
-def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_planner_as_it_was(sim, accounts):
+@pytest.mark.parametrize("by", ["custom id", "provider id and mobile"])
+def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_planner_as_it_was(sim, accounts, by):
     # given: 1,500 submitted messages (more than models.bulk._PROBE_ABOVE: lookups and updates probe the key)
     from sqlalchemy import text
 
     from models import bulk
     done, _ = submit(accounts, "voice", "notify", mobiles(1_500), content="您好")
-    execute(update(Message).where(Message.job_id == done.id).values(status=MessageStatus.SUBMITTED))
+    execute(update(Message).where(Message.job_id == done.id).values(status=MessageStatus.SUBMITTED,
+                                                                    provider_msg_id="P" + Message.custom_id))
     messages = rows(Message, job_id=done.id)
     assert len(messages) > bulk._PROBE_ABOVE
+    customs = [m.custom_id for m in messages] if by == "custom id" else []
+    answered = [] if customs else [(m.mobile, m.provider_msg_id) for m in messages]
     # when: one batch of their reports
-    matched = ingest(accounts["voice"], [report(None, custom_id=m.custom_id, mobile=m.mobile) for m in messages],
-                     "poll")
+    matched = ingest(accounts["voice"], [report(None if customs else m.provider_msg_id,
+                                                custom_id=m.custom_id if customs else None, mobile=m.mobile)
+                                         for m in messages], "poll")
     # then: every one is found and settled
     assert matched == 1_500
     assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.DELIVERED}
     # and on PostgreSQL no whole-table scan inside, the planner's own choice again after, in one transaction
     with session_scope() as session:
+        found = bulk.find_messages(session, customs, answered)
         if session.get_bind().dialect.name != "postgresql":
+            assert len(found) == 1_500
             return
         cur = session.connection().connection.driver_connection.cursor()
         with bulk._by_key(cur, 1_500):
@@ -206,8 +213,38 @@ def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_plann
             # the statement's triggers join its old and new rows (no index on them): hash joins stay on
             hashing = session.execute(text("SHOW enable_hashjoin")).scalar()
         after = session.execute(text("SHOW enable_seqscan")).scalar()
-        found = bulk.find_messages(session, [m.custom_id for m in messages], [])
     assert (inside, hashing, after, len(found)) == ("off", "on", "on", 1_500)
+
+
+#: (case, the message's provider id, the report's provider id and mobile field, which message it settles)
+BY_PROVIDER_ID = [
+    ("the id and the report's mobile", "P-1", "P-1", "its own", "first"),
+    ("a task:mobile id, no mobile field (found by the id's mobile)", "T-1:{mobile}", "T-1:{mobile}", None, "first"),
+    ("the same mobile's other message, by its id", "P-1", "P-2", "its own", "second"),
+    ("an id it does not hold", "P-1", "P-3", "its own", None),
+    ("the id with another mobile", "P-1", "P-1", "13900000000", None),
+    ("a plain id and no mobile: matched by custom id only", "P-1", "P-1", None, None),
+]
+
+
+@pytest.mark.parametrize(("case", "pid", "reported", "mobile", "settles"), BY_PROVIDER_ID,
+                         ids=[c[0] for c in BY_PROVIDER_ID])
+def test_a_report_without_custom_id_is_found_by_its_mobile_and_provider_id(sim, accounts, case, pid, reported,
+                                                                          mobile, settles):
+    # given: one mobile in two jobs, each message with its provider id (the first one's per case)
+    number = mobiles(1)
+    first, second = (rows(Message, job_id=submit(accounts, "voice", "notify", number, content="您好")[0].id)[0]
+                     for _ in range(2))
+    for message, its_pid in ((first, pid.format(mobile=number[0])), (second, "P-2")):
+        execute(update(Message).where(Message.id == message.id).values(status=MessageStatus.SUBMITTED,
+                                                                       provider_msg_id=its_pid))
+    # when: a report that names no custom id comes
+    page = [report(reported.format(mobile=number[0]), mobile=number[0] if mobile == "its own" else mobile)]
+    matched = ingest(accounts["voice"], page, "push")
+    # then: it settles the message it names, and only that one
+    delivered = {m.id for m in rows(Message, status=MessageStatus.DELIVERED) if m.id in (first.id, second.id)}
+    expected = {"first": {first.id}, "second": {second.id}, None: set()}[settles]
+    assert (matched, delivered) == (len(expected), expected)
 
 
 def test_the_probe_switch_is_undone_after_an_error_and_never_hides_it():

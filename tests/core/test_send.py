@@ -8,13 +8,15 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from models import Chunk, Job, Message, session_scope, utcnow
-from models.bulk import record_send_results
+from models.bulk import apply_reports, record_send_results
 from models.statuses import ChunkStatus, MessageStatus
 from msgrelay.jobs import cancel_job
+from msgrelay.reports import UPDATABLE
 from msgrelay.send import send_chunk
+from tests.conftest import TEST_DB
 from tests.core.conftest import execute, mobiles, rows, submit
 
 
@@ -63,6 +65,28 @@ def test_a_late_send_result_never_overwrites_a_report(sim, accounts, settings):
     after = {m.id: m for m in rows(Message, job_id=done.id)}
     assert (after[first.id].status, after[first.id].provider_msg_id) == (MessageStatus.DELIVERED, f"P{first.id}")
     assert {after[m.id].status for m in rest} == {MessageStatus.SUBMITTED}
+
+
+@pytest.mark.skipif(TEST_DB != "postgresql", reason="HOT updates are PostgreSQL's")
+def test_a_send_answer_and_its_report_write_no_index_entry(sim, accounts, settings):
+    # given: a chunk's messages, just inserted (a page keeps room for their next versions: fillfactor 40)
+    done, _ = submit(accounts, "voice", "notify", mobiles(200), content="您好")
+    ids = [m.id for m in rows(Message, job_id=done.id)]
+    # when: the send's answer (status, provider id) is written, and then a report, each in its own transaction
+    writes = [lambda session: record_send_results(session, [(i, MessageStatus.SUBMITTED, f"P{i}") for i in ids],
+                                                  sent_at=utcnow()),
+              lambda session: apply_reports(session, [(i, MessageStatus.DELIVERED, "DELIVRD", None, utcnow())
+                                                      for i in ids], now=utcnow(), updatable=UPDATABLE)]
+    counted = text("SELECT pg_stat_get_xact_tuples_updated('message'::regclass), "
+                   "pg_stat_get_xact_tuples_hot_updated('message'::regclass)")  # this backend's, not yet reported
+    for write in writes:
+        with session_scope() as session:
+            before = session.execute(counted).one()
+            write(session)
+            after = session.execute(counted).one()
+        # then: every update was HOT (with an index on provider_msg_id the answer wrote four entries a message)
+        assert (after[0] - before[0], after[1] - before[1]) == (200, 200), ["answer", "report"][writes.index(write)]
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.DELIVERED}
 
 
 def test_an_exception_before_the_request_means_not_sent(sim, accounts, settings):
