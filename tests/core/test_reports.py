@@ -216,6 +216,25 @@ def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_plann
     assert (inside, hashing, after, len(found)) == ("off", "on", "on", 1_500)
 
 
+def test_every_report_of_a_batch_is_matched_even_where_nothing_changes(sim, accounts):
+    # given: two submitted messages, and one delivered already
+    done, _ = submit(accounts, "voice", "notify", mobiles(3), content="您好")
+    first, second, final = rows(Message, job_id=done.id)
+    execute(update(Message).where(Message.job_id == done.id).values(status=MessageStatus.SUBMITTED))
+    execute(update(Message).where(Message.id == final.id).values(status=MessageStatus.DELIVERED))
+    # when: one batch says the first is failed then delivered, the second delivered, the final one failed
+    failed = MessageStatus.FAILED
+    page = [report(None, custom_id=first.custom_id, status=failed), report(None, custom_id=first.custom_id),
+            report(None, custom_id=second.custom_id), report(None, custom_id=final.custom_id, status=failed)]
+    matched = ingest(accounts["voice"], page, "poll")
+    # then: each report is kept matched to its message, and only the first final word of each was written
+    assert matched == 4
+    assert {m.id: m.status for m in rows(Message, job_id=done.id)} == {
+        first.id: MessageStatus.FAILED, second.id: MessageStatus.DELIVERED, final.id: MessageStatus.DELIVERED}
+    kept = sorted(r.message_id for r in rows(RawReport, matched=True) if r.message_id in {first.id, second.id, final.id})
+    assert kept == sorted([first.id, first.id, second.id, final.id])
+
+
 #: (case, the message's provider id, the report's provider id and mobile field, which message it settles)
 BY_PROVIDER_ID = [
     ("the id and the report's mobile", "P-1", "P-1", "its own", "first"),
