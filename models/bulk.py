@@ -7,7 +7,7 @@ and hand them to the driver: COPY on PostgreSQL for inserts, `executemany` other
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -231,35 +231,70 @@ def update_by_id(session: Session, model: type, changes: Sequence[dict[str, Any]
     _executemany(session, sql, _bound(session, table, names, ([row[c] for c in names] for row in changes)))
 
 
-def apply_reports(session: Session, changes: Sequence[tuple[int, str | None, str | None, str | None, Any]], *,
-                  now: Any, updatable: Sequence[str]) -> int:
-    """Write what reports said, per message `(id, status or None to keep it, provider_state, provider_desc,
-    reported_at)`, only where the message is still in one of `updatable` (a final status is never replaced, even
-    by a change committed after the caller read the status); returns the rows changed."""
-    if not changes:
-        return 0
-    table: Table = Message.__table__
+#: SQLite's check that a message is one the account's reports may settle: its jobs', or a route job's message
+#: handed to it (it names the account); a probe of the job's key for the one message the statement found
+_OURS = ("(t.account = {a} OR (t.account IS NULL AND EXISTS (SELECT 1 FROM job AS j WHERE j.id = t.job_id "
+         "AND j.account = {a})))")
+_SET_REPORTED = ("status = coalesce(v.status, t.status), provider_state = v.provider_state, "
+                 "provider_desc = v.provider_desc, reported_at = v.reported_at, updated_at = %b")
+
+
+def apply_reports(session: Session, account: str, by_custom: Mapping[str, tuple],
+                  by_answer: Mapping[tuple[str, str], tuple], *, now: Any, updatable: Sequence[str]) -> list[tuple]:
+    """Write what reports said, `(status or None to keep it, provider_state, provider_desc, reported_at)` per
+    custom id or per (mobile, provider id), to the account's messages still in one of `updatable` (a final status
+    is never replaced, even by a change committed after the reports were read), each message found and changed by
+    the same statement; returns `(id, job_id, key, status)` of each message changed."""
     keep = ", ".join(f"'{s}'" for s in updatable)  # our own status words, never input
-    if session.connection().dialect.name == "postgresql":
-        return _unnest_update(
-            session, table, "status = coalesce(v.status, t.status), provider_state = v.provider_state, "
-            "provider_desc = v.provider_desc, reported_at = v.reported_at, updated_at = %b",
-            ["id", "status", "provider_state", "provider_desc", "reported_at"], changes,
-            where=f" AND t.status IN ({keep})", constants=[now])
-    sql = (f"UPDATE message SET status = coalesce(?, status), provider_state = ?, provider_desc = ?, "
-           f"reported_at = ?, updated_at = ? WHERE id = ? AND status IN ({keep})")
-    names = ["status", "provider_state", "provider_desc", "reported_at", "updated_at", "id"]
-    return _executemany(session, sql, _bound(session, table, names, (
-        (status, state, desc, at, now, mid) for mid, status, state, desc, at in changes)))
+    table: Table = Message.__table__
+    postgresql = session.connection().dialect.name == "postgresql"
+    changed: list[tuple] = []
+    for book, names, match in ((by_custom, ("custom_id",), "t.custom_id = v.custom_id"),
+                               (by_answer, ("mobile", "provider_msg_id"),
+                                "t.mobile = v.mobile AND t.provider_msg_id = v.provider_msg_id")):
+        if not book:
+            continue
+        columns = (*names, "status", "provider_state", "provider_desc", "reported_at")
+        if not postgresql:  # SQLite: a statement a message, the same guards (its calls are local, not round trips)
+            sql = (f"UPDATE message AS t SET {_SET_REPORTED.replace('v.', ':').replace('%b', ':updated_at')} WHERE "
+                   f"{match.replace('v.', ':')} AND t.status IN ({keep}) AND {_OURS.format(a=':account')} "
+                   "RETURNING id, job_id")  # SQLite's RETURNING names columns unqualified
+            cur = session.connection().connection.driver_connection.cursor()
+            keys = list(book)
+            rows = _bound(session, table, [*columns, "updated_at"],
+                          ((*(k if type(k) is tuple else (k,)), *book[k], now) for k in keys))
+            for key, row in zip(keys, rows):
+                cur.execute(sql, {**dict(zip((*columns, "updated_at"), row)), "account": account})
+                changed += [(mid, job_id, key, book[key][0]) for mid, job_id in cur.fetchall()]
+            continue
+        # PostgreSQL: one statement. Its lookup is planned apart (MATERIALIZED) as find_messages' is: the keys
+        # unnested, each message probed by its key's index; then the UPDATE by primary key, filtering `message`
+        # by status only (the account's check on `message` itself once made the planner take the table for a
+        # row and scan a whole index per batch)
+        arrays = ", ".join(f"%b::{_array_type(session, table, c)}" for c in columns)
+        named = "v.custom_id" if len(names) == 1 else "v.mobile, v.provider_msg_id"
+        sql = (f"WITH v AS MATERIALIZED (SELECT m.id, m.job_id, m.account, u.* FROM unnest({arrays}) "
+               f"AS u({', '.join(columns)}) JOIN message AS m ON {match.replace('t.', 'm.').replace('v.', 'u.')}) "
+               f"UPDATE message AS t SET {_SET_REPORTED} FROM v WHERE t.id = v.id AND t.status IN ({keep}) "
+               "AND (v.account = %b OR (v.account IS NULL AND v.job_id IN (SELECT id FROM job WHERE account = %b))) "
+               f"RETURNING t.id, t.job_id, {named}, v.status")
+        key_columns = [list(book)] if len(names) == 1 else [list(c) for c in zip(*book)]
+        cur = session.connection().connection.driver_connection.cursor()
+        with _by_key(cur, len(book)):
+            cur.execute(sql, [*key_columns, *(list(c) for c in zip(*book.values())), now, account, account])
+            got = cur.fetchall()
+        changed += got if len(names) == 1 else [(mid, job_id, (mobile, pid), status)
+                                                for mid, job_id, mobile, pid, status in got]
+    return changed
 
 
 def find_messages(session: Session, custom_ids: Sequence[str], answered: Sequence[tuple[str, str]]) -> list[Any]:
-    """Messages (id, job_id, custom_id, provider_msg_id, status, account) with one of the custom ids, or one of
-    the `answered` (mobile, provider id) pairs (`account`: the account a route job's message was handed to; None
-    for other jobs). A provider id is found through its mobile's index: `provider_msg_id` has none, so the send's
-    answer, which sets it, is a HOT update (see migration 0012)."""
+    """Messages (id, job_id, custom_id, provider_msg_id, status, account, mobile) with one of the custom ids, or
+    one of the `answered` (mobile, provider id) pairs (`account`: the account a route job's message was handed
+    to; None for other jobs). A provider id is found through its mobile's index: `provider_msg_id` has none, so
+    the send's answer, which sets it, is a HOT update (see migration 0012)."""
     found: list[Any] = []
-    columns = "m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status, m.account"
+    columns = "m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status, m.account, m.mobile"
     if session.connection().dialect.name == "postgresql":  # one array each: no per-item bind parameters
         cur = session.connection().connection.driver_connection.cursor()
         # a join with the unnested ids, not `= ANY(…)`: for thousands of ids the planner costs ANY as a scan of
@@ -276,16 +311,17 @@ def find_messages(session: Session, custom_ids: Sequence[str], answered: Sequenc
                             [[mobile for mobile, _ in answered], [key for _, key in answered]])
             found += cur.fetchall()
         return found
-    wanted = (Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status, Message.account)
+    wanted = (Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status, Message.account,
+              Message.mobile)
     for start in range(0, len(custom_ids), 900):
         found += session.execute(select(*wanted).where(Message.custom_id.in_(custom_ids[start:start + 900]))).all()
     pairs = set(answered)
     for start in range(0, len(answered), 450):
         part = answered[start:start + 450]
-        found += [row for row in session.execute(select(*wanted, Message.mobile).where(
+        found += [row for row in session.execute(select(*wanted).where(
             Message.mobile.in_(sorted({mobile for mobile, _ in part})),
             Message.provider_msg_id.in_(sorted({key for _, key in part})))).all() if (row[6], row[3]) in pairs]
-    return [row[:6] for row in found]
+    return found
 
 
 def update_messages_by_id(session: Session, changes: Sequence[dict[str, Any]]) -> None:

@@ -59,49 +59,75 @@ def store_raw(session: Session, account: Account, reports: Sequence[Report], sou
 
 
 def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | None]:
-    """Apply reports (or raw report rows: anything with custom_id, provider_msg_id, status, state, desc and
-    reported_at), in order, to the account's messages; returns the message each one matched (None: not yet
+    """Apply reports (or raw report rows: anything with custom_id, provider_msg_id, mobile, status, state, desc
+    and reported_at), in order, to the account's messages; returns the message each one matched (None: not yet
     recorded, e.g. a report that came before its submission was written)."""
-    customs = list({clip(r.custom_id, 64) for r in items if r.custom_id})
-    answered = list({(mobile, clip(r.provider_msg_id, 64)) for r in items
-                     if r.provider_msg_id and not r.custom_id and (mobile := report_mobile(r))})
-    candidates = find_messages(session, customs, answered)
-    # an id another account's provider also gave must not settle ours; filtered here, not joined: a join on the
-    # job's account lets the planner scan every message of the account's jobs instead of the two id indexes
-    # (a route job's message names the account it was handed to: that account's reports settle it)
-    ours = set(session.scalars(select(Job.id).where(Job.id.in_({m[1] for m in candidates if m[5] is None} or {0}),
-                                                     Job.account == account)))
-    by_custom, by_pid = {}, {}
-    for m in candidates:
-        if m[5] == account or (m[5] is None and m[1] in ours):
-            by_custom[m[2]] = m
-            if m[3]:
-                by_pid[m[3]] = m
     now = utcnow()
-    current: dict[int, str] = {}
-    changes: dict[int, tuple] = {}
+    keys, by_custom, by_answer = last_words(items, now)
+    changed = apply_reports(session, account, by_custom, by_answer, now=now, updatable=UPDATABLE)
+    found = {key: mid for mid, _, key, _ in changed}
+    if unchanged := [key for key in (*by_custom, *by_answer) if key not in found]:  # final already, or unknown
+        found.update(_ours(session, account, unchanged))
     jobs: set[int] = set()
     reached: Counter = Counter()  # (job, status) → recipients that reached it
-    settled: list[int | None] = []
-    for r in items:
-        msg = by_custom.get(clip(r.custom_id, 64)) if r.custom_id else by_pid.get(clip(r.provider_msg_id, 64))
-        settled.append(None if msg is None else msg[0])
-        if msg is None:
-            continue
-        status = current.get(msg[0], msg[4])
-        if status not in UPDATABLE:
-            continue  # final already: the first final report stays the truth
-        # an unrecognised state keeps the provider's words and the status (None: whatever it is when written)
-        new = None if r.status == MessageStatus.UNKNOWN else str(r.status)
-        current[msg[0]] = new or status
-        changes[msg[0]] = (msg[0], new, clip(r.state, 64), clip(r.desc, 255), r.reported_at or now)
-        if new is not None:
-            jobs.add(msg[1])
-            reached[(msg[1], new)] += 1
-    apply_reports(session, list(changes.values()), now=now, updatable=UPDATABLE)
+    for _, job_id, _, status in changed:
+        if status is not None:
+            jobs.add(job_id)
+            reached[(job_id, status)] += 1
     finalize_jobs(session, jobs)
     _count(session, account, reached, items, now)
-    return settled
+    return [None if key is None else found.get(key) for key in keys]
+
+
+#: statuses a report writes that no later report may replace
+_FINAL_WORDS = frozenset(s.value for s in MessageStatus if s not in UPDATABLE and s != MessageStatus.UNKNOWN)
+
+
+def last_words(items: Sequence[Any], now: Any) -> tuple[list, dict[str, tuple], dict[tuple[str, str], tuple]]:
+    """Each report's key (its custom id; else (mobile, provider id); else None), and per key what its reports say
+    in order, `(status, state, desc, reported_at)`: the first final status stays (a later report cannot replace
+    it); a state no map knows keeps the status before it (None: the message's own)."""
+    keys: list = []
+    by_custom: dict[str, tuple] = {}
+    by_answer: dict[tuple[str, str], tuple] = {}
+    unknown = MessageStatus.UNKNOWN.value
+    for r in items:
+        if r.custom_id:
+            key, book = clip(r.custom_id, 64), by_custom
+        elif r.provider_msg_id and (mobile := report_mobile(r)):
+            key, book = (mobile, clip(r.provider_msg_id, 64)), by_answer
+        else:
+            keys.append(None)
+            continue
+        keys.append(key)  # a custom id is a str, the other key a tuple: the two never meet
+        status = str(r.status)
+        before = book.get(key)
+        if before is not None:
+            if before[0] in _FINAL_WORDS:
+                continue
+            if status == unknown:
+                status = before[0]
+        elif status == unknown:
+            status = None
+        book[key] = (status, clip(r.state, 64), clip(r.desc, 255), r.reported_at or now)
+    return keys, by_custom, by_answer
+
+
+def _ours(session: Session, account: str, keys: Sequence[Any]) -> dict[Any, int]:
+    """The account's messages named by these keys (custom ids, (mobile, provider id) pairs)."""
+    candidates = find_messages(session, [k for k in keys if type(k) is str], [k for k in keys if type(k) is tuple])
+    # an id another account's provider also gave must not settle ours; a route job's message names the account
+    # it was handed to: that account's reports settle it
+    jobs = set(session.scalars(select(Job.id).where(Job.id.in_({m[1] for m in candidates if m[5] is None} or {0}),
+                                                     Job.account == account)))
+    wanted = set(keys)
+    found: dict[Any, int] = {}
+    for mid, job_id, custom_id, pid, _, owner, mobile in candidates:
+        if owner == account or (owner is None and job_id in jobs):
+            for key in (custom_id, (mobile, pid)):
+                if key in wanted:
+                    found[key] = mid
+    return found
 
 
 def report_mobile(report: Any) -> str | None:

@@ -216,6 +216,29 @@ def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_plann
     assert (inside, hashing, after, len(found)) == ("off", "on", "on", 1_500)
 
 
+D, F, U = MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.UNKNOWN
+#: (case, the reports of one message in one batch as (status, state), the change written as (status, state))
+LAST_WORDS = [
+    ("one report", [(D, "DELIVRD")], ("delivered", "DELIVRD")),
+    ("the first final one stays", [(D, "DELIVRD"), (F, "UNDELIV")], ("delivered", "DELIVRD")),
+    ("a state no map knows keeps the status", [(U, "ODD")], (None, "ODD")),
+    ("and is then replaced", [(U, "ODD"), (F, "UNDELIV")], ("failed", "UNDELIV")),
+    ("but cannot undo a final one", [(F, "UNDELIV"), (U, "ODD")], ("failed", "UNDELIV")),
+]
+
+
+@pytest.mark.parametrize(("case", "said", "written"), LAST_WORDS, ids=[c[0] for c in LAST_WORDS])
+@pytest.mark.parametrize("named_by", ["custom id", "mobile and provider id"])
+def test_a_messages_reports_in_one_batch_come_down_to_one_change(case, said, written, named_by):
+    from msgrelay.reports import last_words
+    custom_id, key = ("c-1", "c-1") if named_by == "custom id" else (None, ("13800000000", "T-1:13800000000"))
+    items = [Report(status=status, state=state, desc=None, provider_msg_id="T-1:13800000000", custom_id=custom_id,
+                    mobile=None, reported_at=None, raw={}) for status, state in said]
+    keys, by_custom, by_answer = last_words(items, now=None)
+    assert keys == [key] * len(said)
+    assert {k: v[:2] for k, v in (by_custom or by_answer).items()} == {key: written}
+
+
 def test_every_report_of_a_batch_is_matched_even_where_nothing_changes(sim, accounts):
     # given: two submitted messages, and one delivered already
     done, _ = submit(accounts, "voice", "notify", mobiles(3), content="您好")
@@ -223,9 +246,8 @@ def test_every_report_of_a_batch_is_matched_even_where_nothing_changes(sim, acco
     execute(update(Message).where(Message.job_id == done.id).values(status=MessageStatus.SUBMITTED))
     execute(update(Message).where(Message.id == final.id).values(status=MessageStatus.DELIVERED))
     # when: one batch says the first is failed then delivered, the second delivered, the final one failed
-    failed = MessageStatus.FAILED
-    page = [report(None, custom_id=first.custom_id, status=failed), report(None, custom_id=first.custom_id),
-            report(None, custom_id=second.custom_id), report(None, custom_id=final.custom_id, status=failed)]
+    page = [report(None, custom_id=first.custom_id, status=F), report(None, custom_id=first.custom_id),
+            report(None, custom_id=second.custom_id), report(None, custom_id=final.custom_id, status=F)]
     matched = ingest(accounts["voice"], page, "poll")
     # then: each report is kept matched to its message, and only the first final word of each was written
     assert matched == 4

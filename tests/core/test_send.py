@@ -71,12 +71,14 @@ def test_a_late_send_result_never_overwrites_a_report(sim, accounts, settings):
 def test_a_send_answer_and_its_report_write_no_index_entry(sim, accounts, settings):
     # given: a chunk's messages, just inserted (a page keeps room for their next versions: fillfactor 40)
     done, _ = submit(accounts, "voice", "notify", mobiles(200), content="您好")
-    ids = [m.id for m in rows(Message, job_id=done.id)]
+    messages = rows(Message, job_id=done.id)
+    ids = [m.id for m in messages]
     # when: the send's answer (status, provider id) is written, and then a report, each in its own transaction
     writes = [lambda session: record_send_results(session, [(i, MessageStatus.SUBMITTED, f"P{i}") for i in ids],
                                                   sent_at=utcnow()),
-              lambda session: apply_reports(session, [(i, MessageStatus.DELIVERED, "DELIVRD", None, utcnow())
-                                                      for i in ids], now=utcnow(), updatable=UPDATABLE)]
+              lambda session: apply_reports(session, "voice", {
+                  m.custom_id: (MessageStatus.DELIVERED, "DELIVRD", None, utcnow()) for m in messages}, {},
+                  now=utcnow(), updatable=UPDATABLE)]
     counted = text("SELECT pg_stat_get_xact_tuples_updated('message'::regclass), "
                    "pg_stat_get_xact_tuples_hot_updated('message'::regclass)")  # this backend's, not yet reported
     for write in writes:
