@@ -117,6 +117,7 @@ def test_a_10000_recipient_jobs_progress_bar_moves_to_done(page, console, sim):
     assert "10,000 of 10,000 final" in row.inner_text()
     shot(page, "03-jobs-done")
     page.click(f'a[href="/ui/jobs/{job_id}"]')
+    page.wait_for_selector(".funnel li")  # count() and all_inner_texts() read what is there now: wait for the page
     assert page.locator("svg.chart polyline").count() == 3
     funnel = page.locator(".funnel li").all_inner_texts()
     assert funnel[0].split() == ["recipients", "10,000"]
@@ -139,6 +140,7 @@ def test_pause_and_resume_a_job_and_see_the_audit_entry(page, console):
     page.wait_for_selector(".flash.ok")
     assert page.inner_text("h1 .chip") == "queued" and job_view(job_id)["status"] == "queued"
     page.click("nav a:text-is('Audit')")
+    page.wait_for_selector("table.audit tbody tr")  # as above: the audit page may still be loading
     rows = page.locator("table.audit tbody tr").all_inner_texts()
     assert [r.split("\t")[1:4] for r in rows[:2]] == [["ops", "job.resume", f"job:{job_id}"],
                                                        ["ops", "job.pause", f"job:{job_id}"]]
