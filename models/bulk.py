@@ -231,10 +231,9 @@ def update_by_id(session: Session, model: type, changes: Sequence[dict[str, Any]
     _executemany(session, sql, _bound(session, table, names, ([row[c] for c in names] for row in changes)))
 
 
-#: SQLite's check that a message is one the account's reports may settle: its jobs', or a route job's message
-#: handed to it (it names the account); a probe of the job's key for the one message the statement found
-_OURS = ("(t.account = {a} OR (t.account IS NULL AND EXISTS (SELECT 1 FROM job AS j WHERE j.id = t.job_id "
-         "AND j.account = {a})))")
+#: a message the account's reports may settle, `{m}` its row: its jobs', or a route job's message handed to the
+#: account (it names it)
+_OURS = "({m}.account = {a} OR ({m}.account IS NULL AND {m}.job_id IN (SELECT id FROM job WHERE account = {a})))"
 _SET_REPORTED = ("status = coalesce(v.status, t.status), provider_state = v.provider_state, "
                  "provider_desc = v.provider_desc, reported_at = v.reported_at, updated_at = %b")
 
@@ -257,7 +256,7 @@ def apply_reports(session: Session, account: str, by_custom: Mapping[str, tuple]
         columns = (*names, "status", "provider_state", "provider_desc", "reported_at")
         if not postgresql:  # SQLite: a statement a message, the same guards (its calls are local, not round trips)
             sql = (f"UPDATE message AS t SET {_SET_REPORTED.replace('v.', ':').replace('%b', ':updated_at')} WHERE "
-                   f"{match.replace('v.', ':')} AND t.status IN ({keep}) AND {_OURS.format(a=':account')} "
+                   f"{match.replace('v.', ':')} AND t.status IN ({keep}) AND {_OURS.format(m='t', a=':account')} "
                    "RETURNING id, job_id")  # SQLite's RETURNING names columns unqualified
             cur = session.connection().connection.driver_connection.cursor()
             keys = list(book)
@@ -276,7 +275,7 @@ def apply_reports(session: Session, account: str, by_custom: Mapping[str, tuple]
         sql = (f"WITH v AS MATERIALIZED (SELECT m.id, m.job_id, m.account, u.* FROM unnest({arrays}) "
                f"AS u({', '.join(columns)}) JOIN message AS m ON {match.replace('t.', 'm.').replace('v.', 'u.')}) "
                f"UPDATE message AS t SET {_SET_REPORTED} FROM v WHERE t.id = v.id AND t.status IN ({keep}) "
-               "AND (v.account = %b OR (v.account IS NULL AND v.job_id IN (SELECT id FROM job WHERE account = %b))) "
+               f"AND {_OURS.format(m='v', a='%b')} "
                f"RETURNING t.id, t.job_id, {named}, v.status")
         key_columns = [list(book)] if len(names) == 1 else [list(c) for c in zip(*book)]
         cur = session.connection().connection.driver_connection.cursor()
