@@ -1,4 +1,5 @@
-"""SQLModel tables: jobs, chunks, one message per recipient, raw reports, balance snapshots."""
+"""SQLModel tables: jobs, chunks, one message per recipient, raw reports (per page, and each one still to match),
+balance snapshots."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -107,7 +108,8 @@ class Message(SQLModel, table=True):
 
 
 class RawReport(SQLModel, table=True):
-    """A delivery report exactly as received, stored before it is matched to a message."""
+    """A delivery report that matched no message when it came (one sent before its answer was recorded), kept
+    with what matching needs until it is matched; reports matched at once are kept in their `ReportPage` only."""
 
     __table_args__ = (
         # what is still to match, only: a matched report (nearly all) costs no entry (migration 0005)
@@ -130,6 +132,23 @@ class RawReport(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     matched: bool = False
     message_id: int | None = None
+
+
+class ReportPage(SQLModel, table=True):
+    """A batch of delivery reports exactly as received (a drained page or more, a push), and the message each one
+    settled when it came: every report received is in one page. One row, not a row a report: a million reports
+    write about 30 MB of WAL instead of 400 (the JSON compresses tenfold)."""
+
+    __table_args__ = (Index("ix_reportpage_account_received", "account", "received_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)
+    provider: str = Field(max_length=32)
+    source: str = Field(max_length=8)  # poll | push
+    size: int  # reports in the page
+    reports: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # each as received
+    message_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # None: not matched
+    received_at: datetime = Field(default_factory=utcnow)
 
 
 class BalanceSnapshot(SQLModel, table=True):

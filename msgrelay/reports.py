@@ -1,5 +1,6 @@
-"""Delivery reports: poll (drain pages under a per-account lock), keep each page before parsing it, store raw
-reports first, then match them to the account's messages and apply them.
+"""Delivery reports: poll (drain pages under a per-account lock), keep each page before parsing it, match the
+reports to the account's messages and apply them, and store them exactly as received in the same transaction
+(a page a row; a report that matched nothing also as a raw row that waits for its message).
 
 A provider that ids whole requests (qyxs `taskID`, ihuyi `task_id`) cannot name the messages of a request whose
 answer was lost (an ambiguous send: the chunk is `unknown` and never learned its task id). Its reports still
@@ -18,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy import func, Row, false, select, update
 from sqlmodel import Session
 
-from models import Chunk, Job, Message, RawReport, session_scope, utcnow
+from models import Chunk, Job, Message, RawReport, ReportPage, session_scope, utcnow
 from models.bulk import apply_reports, clip, find_messages, insert_rows, update_by_id, update_messages_by_id
 from models.db import ping
 from models.statuses import ChunkStatus, MessageStatus
@@ -43,19 +44,24 @@ REMATCH_WINDOW = timedelta(hours=6)
 LAG_SAMPLE = 100
 RAW_COLUMNS = ("account", "provider", "source", "provider_msg_id", "custom_id", "mobile", "status", "state", "desc",
                "reported_at", "payload", "received_at", "matched", "message_id")
+PAGE_COLUMNS = ("account", "provider", "source", "size", "reports", "message_ids", "received_at")
 
 
 def store_raw(session: Session, account: Account, reports: Sequence[Report], source: str,
               message_ids: Sequence[int | None] | None = None) -> None:
-    """Insert the reports exactly as received (COPY on PostgreSQL), each with the message it settled, if any."""
+    """Keep the reports exactly as received, in one page with the message each settled (None: none); each that
+    settled none also gets a raw row (COPY on PostgreSQL) with what a later match needs."""
     now = utcnow()
     settled = message_ids if message_ids is not None else [None] * len(reports)
-    insert_rows(session, RawReport.__table__, RAW_COLUMNS, (
-        (account.name, account.provider, source, clip(r.provider_msg_id, 64), clip(r.custom_id, 64),
-         clip(r.mobile, 32), str(r.status), clip(r.state or "", 64), clip(r.desc or "", 255) or None, r.reported_at,
-         r.raw if type(r.raw) is dict else dict(r.raw),  # JSON as received (made storable by bulk.json_text)
-         now, mid is not None, mid)
-        for r, mid in zip(reports, settled)))
+    insert_rows(session, ReportPage.__table__, PAGE_COLUMNS, [(
+        account.name, account.provider, source, len(reports),
+        [r.raw if type(r.raw) is dict else dict(r.raw) for r in reports],  # made storable by bulk.json_text
+        settled, now)])
+    if waiting := [r for r, mid in zip(reports, settled) if mid is None]:
+        insert_rows(session, RawReport.__table__, RAW_COLUMNS, (
+            (account.name, account.provider, source, clip(r.provider_msg_id, 64), clip(r.custom_id, 64),
+             clip(r.mobile, 32), str(r.status), clip(r.state or "", 64), clip(r.desc or "", 255) or None,
+             r.reported_at, r.raw if type(r.raw) is dict else dict(r.raw), now, False, None) for r in waiting))
 
 
 def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | None]:

@@ -42,12 +42,21 @@ def count_rows(*tables: type) -> list[int]:
 
 
 def stored_rows(*accounts: str) -> list[int]:
-    """Rows of every table a push can write (raw reports, inbound messages, templates), of these accounts only
-    when named (a worker polling other accounts keeps adding theirs)."""
-    from models import InboundMessage, RawReport, Template, session_scope
+    """Rows of every table a push can write (report pages, raw reports, inbound messages, templates), of these
+    accounts only when named (a worker polling other accounts keeps adding theirs)."""
+    from models import InboundMessage, RawReport, ReportPage, Template, session_scope
     with session_scope() as session:
         return [session.scalar(select(func.count()).select_from(t).where(
-            t.account.in_(accounts) if accounts else True)) for t in (RawReport, InboundMessage, Template)]
+            t.account.in_(accounts) if accounts else True))
+            for t in (ReportPage, RawReport, InboundMessage, Template)]
+
+
+def reports_kept(*accounts: str) -> int:
+    """Delivery reports kept (every one is in one page), of these accounts only when named."""
+    from models import ReportPage, session_scope
+    with session_scope() as session:
+        return session.scalar(select(func.coalesce(func.sum(ReportPage.size), 0)).where(
+            ReportPage.account.in_(accounts) if accounts else True))
 
 
 def encrypt_push(secret: str, body: bytes, *, gzipped: bool = True) -> bytes:

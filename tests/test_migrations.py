@@ -42,6 +42,7 @@ def test_no_index_covers_what_a_send_answer_or_a_report_changes(database):
     assert indexed.isdisjoint({"status", "provider_msg_id", "submitted_at", "provider_state", "provider_desc",
                                 "reported_at", "updated_at"})
     assert [ix["column_names"] for ix in insp.get_indexes("rawreport")] == [["received_at"]]
+    assert [ix["column_names"] for ix in insp.get_indexes("reportpage")] == [["account", "received_at"]]
     if database.startswith("postgresql"):
         with get_engine(database).connect() as conn:
             assert conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'message'")).scalar() == [
@@ -54,5 +55,5 @@ def test_db_upgrade_command_on_a_fresh_sqlite_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "msgrelay.cli", "db", "upgrade"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert {"job", "chunk", "message", "rawreport", "balancesnapshot", "alembic_version"} <= set(
+    assert {"job", "chunk", "message", "rawreport", "reportpage", "balancesnapshot", "alembic_version"} <= set(
         inspect(get_engine(url)).get_table_names())

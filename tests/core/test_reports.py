@@ -12,9 +12,9 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from models import Chunk, Message, RawReport, session_scope
+from models import Chunk, Message, RawReport, ReportPage, session_scope
 from models.statuses import ChunkStatus, MessageStatus
-from msgrelay.reports import ingest, poll_reports
+from msgrelay.reports import ingest, match_reports, poll_reports
 from msgrelay.send import send_chunk
 from msgrelay.spool import KeptOnDisk, Spool
 from providers.base import HttpResponse, Report
@@ -56,6 +56,7 @@ def test_one_bad_row_does_not_lose_the_page(sim, accounts):
     with session_scope() as session:
         odd = session.query(RawReport).filter(RawReport.provider_msg_id == "9" * 64).one()
     assert len(odd.mobile) == 32 and "\x00" not in odd.payload["note"]
+    assert [r.get("note") for r in rows(ReportPage)[-1].reports] == [odd.payload["note"], None]  # the page as well
 
 
 def test_a_kept_page_survives_a_failed_store_and_is_ingested_next_time():
@@ -253,8 +254,51 @@ def test_every_report_of_a_batch_is_matched_even_where_nothing_changes(sim, acco
     assert matched == 4
     assert {m.id: m.status for m in rows(Message, job_id=done.id)} == {
         first.id: MessageStatus.FAILED, second.id: MessageStatus.DELIVERED, final.id: MessageStatus.DELIVERED}
-    kept = sorted(r.message_id for r in rows(RawReport, matched=True) if r.message_id in {first.id, second.id, final.id})
-    assert kept == sorted([first.id, first.id, second.id, final.id])
+    assert rows(ReportPage)[-1].message_ids == [first.id, first.id, second.id, final.id]
+
+
+def test_a_batch_is_kept_as_one_page_and_what_matched_nothing_also_waits_as_a_raw_row(sim, accounts):
+    # given: a message whose answer is recorded, and one whose answer is not yet
+    done, _ = submit(accounts, "voice", "notify", mobiles(2), content="您好")
+    known, later = rows(Message, job_id=done.id)
+    ids = [f"V-{time.time_ns()}-{n}" for n in (1, 2)]
+    execute(update(Message).where(Message.id == known.id).values(status=MessageStatus.SUBMITTED,
+                                                                 provider_msg_id=ids[0]))
+    records = [{"voiceId": ids[0], "state": " SUCCESS ", "n": 1}, {"voiceId": ids[1], "state": " SUCCESS ", "n": 2}]
+    page = [report(pid, mobile=m.mobile, raw=raw) for pid, m, raw in zip(ids, (known, later), records)]
+    # when
+    assert ingest(accounts["voice"], page, "poll") == 1
+    # then: one page holds both records as received, in order, with the message each settled
+    kept = rows(ReportPage)[-1]
+    assert (kept.account, kept.provider, kept.source, kept.size) == ("voice", accounts["voice"].provider, "poll", 2)
+    assert kept.reports == records and kept.message_ids == [known.id, None]
+    # and only the one that matched nothing waits as a raw row
+    assert [r.provider_msg_id for r in rows(RawReport, provider_msg_id=ids[0])] == []
+    (waiting,) = rows(RawReport, provider_msg_id=ids[1])
+    assert (waiting.matched, waiting.message_id, waiting.payload) == (False, None, records[1])
+    # when its answer is recorded and the account's reports are matched again
+    execute(update(Message).where(Message.id == later.id).values(status=MessageStatus.SUBMITTED,
+                                                                 provider_msg_id=ids[1]))
+    with session_scope() as session:
+        assert match_reports(session, account="voice") >= 1
+    # then it settles its message
+    assert (rows(RawReport, id=waiting.id)[0].message_id, rows(Message, id=later.id)[0].status) == (
+        later.id, MessageStatus.DELIVERED)
+
+
+def test_a_batch_that_fails_to_settle_is_kept_whole_and_every_report_waits(sim, accounts, monkeypatch):
+    # given: settling fails (a fault injected into it: nothing in the real parts makes it fail on purpose)
+    def broken(*_: object) -> list:
+        raise RuntimeError("settling failed")
+    monkeypatch.setattr("msgrelay.reports.settle", broken)
+    ids = [f"V-{time.time_ns()}-{n}" for n in (1, 2)]
+    # when
+    assert ingest(accounts["voice"], [report(pid) for pid in ids], "push") == 0
+    # then: the page is kept with no message settled, and each report waits for the next match
+    kept = rows(ReportPage)[-1]
+    assert (kept.size, kept.source, kept.reports, kept.message_ids) == (
+        2, "push", [{"voiceId": pid} for pid in ids], [None, None])
+    assert [len(rows(RawReport, provider_msg_id=pid, matched=False)) for pid in ids] == [1, 1]
 
 
 #: (case, the message's provider id, the report's provider id and mobile field, which message it settles)

@@ -114,14 +114,12 @@ def test_plain_push_to_the_voice_account(api, sim):
     (f"/callbacks/emay/voice/{CALLBACK_TOKEN}", {"appId": "SOMEONE-ELSE"}, b'{"code":"SUCCESS","data":[]}', 400),
 ])
 def test_bad_pushes_are_refused_without_a_500(api, path, headers, body, status):
-    from models import RawReport, session_scope
-    with session_scope() as session:
-        before = session.scalar(select(func.count()).select_from(RawReport))
+    from tests.api_helpers import stored_rows
+    before = stored_rows()
     answer = api.post(path, content=body, headers=headers)
     assert answer.status_code == status
     assert CALLBACK_TOKEN not in answer.text and SECRET_VOICE not in answer.text
-    with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(RawReport)) == before
+    assert stored_rows() == before
 
 
 def test_unknown_job_is_404(api):

@@ -17,6 +17,7 @@ from msgrelay.cli.frames import sample_frames, sample_png
 from tests.e2e.conftest import (
     CALLBACK_TOKEN, MMS_API_KEY, MMS_CALLBACK_TOKEN, job_view, mobiles, wait_done, wait_until,
 )
+from tests.api_helpers import reports_kept
 
 pytestmark = pytest.mark.e2e
 API_ID = "2RYN7CQHL1M"
@@ -154,15 +155,14 @@ def test_a_reset_after_accept_is_retried_with_the_same_request_id_and_sends_no_p
 
 
 def test_receipts_pushed_twice_change_each_message_once(mms, sim):
-    from models import RawReport
     # given every push delivered twice (ihuyi repeats when it missed our `success`)
     sim.post("ihuyi/push", {"api_id": API_ID, **push_urls(mms), "repeat": 2})
-    raw_before = count_rows(RawReport)
+    raw_before = reports_kept()
     # when
     job_id = submit(mms, mobiles("137", 50), content="会员日", options=OPTIONS)
     view = wait_done(job_id, timeout_s=30)
     wait_until(lambda: sim.get("ihuyi/stats").get("receipt_repeated", 0) >= 1, what="the repeated push")
-    wait_until(lambda: count_rows(RawReport) - raw_before == 100, what="both copies of the 50 receipts stored")
+    wait_until(lambda: reports_kept() - raw_before == 100, what="both copies of the 50 receipts stored")
     # then
     before = message_states(job_id)
     first = requests.get(f"{mms}/v1/jobs/{job_id}/messages", params={"limit": 1}).json()[0]
@@ -176,8 +176,8 @@ def test_receipts_pushed_twice_change_each_message_once(mms, sim):
 
 @pytest.mark.parametrize("path", ["receipt", "mo", "template"])
 def test_a_wrong_token_is_404_and_nothing_is_stored(mms, path):
-    from models import InboundMessage, RawReport, Template
-    before = [count_rows(t) for t in (RawReport, InboundMessage, Template)]
+    from models import InboundMessage, RawReport, ReportPage, Template
+    before = [count_rows(t) for t in (ReportPage, RawReport, InboundMessage, Template)]
     bodies = {"receipt": [{"task_id": "T", "phone": "13800000000", "code": "DELIVERED"}],
               "mo": [{"task_id": "T", "phone": "13800000000", "content": "hi"}],
               "template": {"template_id": 1, "code": "SUCCESS", "message": "ok"}}
@@ -187,7 +187,7 @@ def test_a_wrong_token_is_404_and_nothing_is_stored(mms, path):
         assert answer.status_code == 404 and MMS_CALLBACK_TOKEN not in answer.text
     bad = requests.post(push_urls(mms)[f"{path}_url"], data=b"\xff not json", timeout=10)
     assert bad.status_code == 400 and bad.text != "success"
-    assert [count_rows(t) for t in (RawReport, InboundMessage, Template)] == before
+    assert [count_rows(t) for t in (ReportPage, RawReport, InboundMessage, Template)] == before
 
 
 PNG = {"con_type": "image", "ext_type": "png", "data": __import__("base64").b64encode(sample_png()).decode()}

@@ -108,7 +108,7 @@ def test_secrets_never_in_logs_or_the_database(worker):
     leaked = [s for s in secrets if s in logs]
     assert not leaked
     with get_engine().connect() as conn:
-        for table in ("job", "chunk", "message", "rawreport", "balancesnapshot", "inboundmessage", "template"):
+        for table in ("job", "chunk", "message", "rawreport", "reportpage", "balancesnapshot", "inboundmessage", "template"):
             dump = " ".join(str(row) for row in conn.execute(sql(f"SELECT * FROM {table}")))
             assert not [s for s in secrets if s in dump], table
 
