@@ -137,11 +137,12 @@ class Pushes:
         return self.client.post(self.path(endpoint), content=body, headers={**extra, **headers})
 
     def snapshot(self) -> tuple:
-        """What a push could change: rows of both accounts, the baseline jobs' messages, the inbound and templates."""
+        """What a push could change: rows of both accounts (report pages, raw reports, inbound, templates) and the
+        reports kept in their pages, the baseline jobs' messages, the inbound and templates."""
         from sqlalchemy import select
 
         from models import InboundMessage, Message, Template, session_scope
-        from tests.api_helpers import stored_rows
+        from tests.api_helpers import reports_kept, stored_rows
         with session_scope() as session:
             messages = session.execute(select(Message.id, Message.status, Message.provider_state, Message.reported_at)
                                        .where(Message.job_id.in_(self.jobs)).order_by(Message.id)).all()
@@ -149,7 +150,7 @@ class Pushes:
                                       .where(InboundMessage.account == "mms").order_by(InboundMessage.id)).all()
             templates = session.execute(select(Template.template_id, Template.status, Template.message)
                                         .where(Template.account == "mms")).all()
-        return stored_rows("pushed", "mms"), messages, inbound, templates
+        return [*stored_rows("pushed", "mms"), reports_kept("pushed", "mms")], messages, inbound, templates
 
 
 def _submitted(client: TestClient, body: dict) -> tuple[int, list[dict]]:
@@ -260,9 +261,11 @@ def test_bad_json_is_400_and_changes_nothing(pushes, endpoint, body):
         rows, messages, inbound, templates = pushes.snapshot()
         # when
         answer = pushes.post(endpoint, body)
-        # then the malformed record is kept raw, and that is all
+        # then the malformed record is kept as received, in a page of its own and, matching nothing, as a raw row
+        # that waits; and that is all
         assert (answer.status_code, answer.text) == (200, "success")
-        assert pushes.snapshot() == ([rows[0] + 1, *rows[1:]], messages, inbound, templates)
+        pages, raw, *others, kept = rows
+        assert pushes.snapshot() == ([pages + 1, raw + 1, *others, kept + 1], messages, inbound, templates)
     else:
         # an Emay body that is a JSON object but no report list carries nothing: `success`, nothing stored
         assert_refused(pushes, endpoint, body, ignored=endpoint == "emay" and body.startswith(b"{"))
@@ -296,11 +299,12 @@ def test_replays_answer_success_and_change_nothing(pushes, endpoint):
     assert [(a.status_code, a.text) for a in answers] == [(200, "success")] * 2
     rows, messages, inbound, templates = pushes.snapshot()
     assert (messages, inbound, templates) == before[1:]
-    # raw reports are kept exactly as received (an archive), so a replayed receipt adds its raw rows and
-    # nothing else; replies and audits add nothing at all
+    # reports are kept exactly as received (an archive), so a replayed receipt adds a page of its records, each
+    # matched (no raw row waits), and nothing else; replies and audits add nothing at all
     records = len(json.loads(pushes.valid[endpoint]).get("data", [])) if endpoint == "emay" else \
         len(json.loads(pushes.valid[endpoint])) if endpoint == "receipt" else 0
-    assert rows == [before[0][0] + 2 * records, *before[0][1:]]
+    pages, *others, kept = before[0]
+    assert rows == [pages + (2 if records else 0), *others, kept + 2 * records]
 
 
 def _wrong_doors(pushes: Pushes) -> list[str]:
