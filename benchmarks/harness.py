@@ -211,12 +211,12 @@ def wal_use(database: str) -> dict[str, float] | None:
         with get_engine().connect() as conn:
             row = conn.execute(text(
                 "SELECT w.wal_bytes, w.wal_fpi, w.wal_sync, w.wal_buffers_full, "
-                "b.checkpoints_timed + b.checkpoints_req, current_setting('max_wal_size') "
+                "b.checkpoints_timed + b.checkpoints_req, current_setting('max_wal_size'), pg_current_wal_lsn() "
                 "FROM pg_stat_wal w, pg_stat_bgwriter b")).one()
     except DBAPIError:
         return None
     return {"bytes": float(row[0]), "fpi": row[1], "fsyncs": row[2], "buffers_full": row[3], "checkpoints": row[4],
-            "max_wal_size": row[5]}
+            "max_wal_size": row[5], "lsn": str(row[6])}
 
 
 def wal_line(before: dict | None, after: dict | None, recipients: int) -> str | None:
@@ -226,7 +226,8 @@ def wal_line(before: dict | None, after: dict | None, recipients: int) -> str | 
     d = {k: after[k] - before[k] for k in ("bytes", "fpi", "fsyncs", "buffers_full", "checkpoints")}
     return (f"WAL during the job: {d['bytes'] / 1e9:.2f} GB, {d['bytes'] / recipients:,.0f} bytes a recipient; "
             f"{d['fpi']:,} full-page images, {d['fsyncs']:,} WAL fsyncs, WAL buffers full {d['buffers_full']:,} "
-            f"times, {d['checkpoints']} checkpoints (max_wal_size {after['max_wal_size']})")
+            f"times, {d['checkpoints']} checkpoints (max_wal_size {after['max_wal_size']}); "
+            f"WAL positions {before['lsn']}–{after['lsn']} (`pg_waldump --stats=record` reads what wrote it)")
 
 
 def timed(label: str):
