@@ -87,8 +87,9 @@ class Message(SQLModel, table=True):
         # by mobile, not by provider_msg_id: a report that names no custom id is found by its mobile and id
         Index("ix_message_mobile", "mobile"),
         # no index on status or provider_msg_id: neither the send's answer nor a report touch an index (HOT
-        # updates: each page keeps room for the next version of every row, fillfactor 40, migrations 0005 and 0012)
-        {"postgresql_with": {"fillfactor": 40}},
+        # updates: each page keeps room for the next two versions of every row, fillfactor 30, migrations 0005,
+        # 0012 and 0014)
+        {"postgresql_with": {"fillfactor": 30}},
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -46,7 +46,7 @@ def test_no_index_covers_what_a_send_answer_or_a_report_changes(database):
     if database.startswith("postgresql"):
         with get_engine(database).connect() as conn:
             assert conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'message'")).scalar() == [
-                "fillfactor=40"]
+                "fillfactor=30"]
 
 
 def test_db_upgrade_command_on_a_fresh_sqlite_file(tmp_path):

@@ -69,15 +69,16 @@ def test_a_late_send_result_never_overwrites_a_report(sim, accounts, settings):
 
 @pytest.mark.skipif(TEST_DB != "postgresql", reason="HOT updates are PostgreSQL's")
 def test_a_send_answer_and_its_report_write_no_index_entry(sim, accounts, settings):
-    # given: a chunk's messages, just inserted (a page keeps room for their next versions: fillfactor 40)
+    # given: a chunk's messages, just inserted (a page keeps room for their next two versions: fillfactor 30)
     done, _ = submit(accounts, "voice", "notify", mobiles(200), content="您好")
     messages = rows(Message, job_id=done.id)
     ids = [m.id for m in messages]
-    # when: the send's answer (status, provider id) is written, and then a report, each in its own transaction
-    writes = [lambda session: record_send_results(session, [(i, MessageStatus.SUBMITTED, f"P{i}") for i in ids],
-                                                  sent_at=utcnow()),
+    # when: the send's answer (status, provider id) is written, and then a report, each in its own transaction,
+    # with ids and words as long as Emay's (at fillfactor 40 a quarter of the reports found no room on the page)
+    writes = [lambda session: record_send_results(session, [(i, MessageStatus.SUBMITTED, f"{1796628146 + i:020d}")
+                                                            for i in ids], sent_at=utcnow()),
               lambda session: apply_reports(session, "voice", {
-                  m.custom_id: (MessageStatus.DELIVERED, "DELIVRD", None, utcnow()) for m in messages}, {},
+                  m.custom_id: (MessageStatus.FAILED, " FAIL_CALL ", "呼叫失败", utcnow()) for m in messages}, {},
                   now=utcnow(), updatable=UPDATABLE)]
     counted = text("SELECT pg_stat_get_xact_tuples_updated('message'::regclass), "
                    "pg_stat_get_xact_tuples_hot_updated('message'::regclass)")  # this backend's, not yet reported
@@ -88,7 +89,7 @@ def test_a_send_answer_and_its_report_write_no_index_entry(sim, accounts, settin
             after = session.execute(counted).one()
         # then: every update was HOT (with an index on provider_msg_id the answer wrote four entries a message)
         assert (after[0] - before[0], after[1] - before[1]) == (200, 200), ["answer", "report"][writes.index(write)]
-    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.DELIVERED}
+    assert {m.status for m in rows(Message, job_id=done.id)} == {MessageStatus.FAILED}
 
 
 def test_an_exception_before_the_request_means_not_sent(sim, accounts, settings):
