@@ -1,6 +1,8 @@
 """SQLModel tables, engine/session and bulk queries."""
 from models.db import get_engine, is_sqlite, session_scope
-from models.tables import BalanceSnapshot, Chunk, InboundMessage, Job, JobCount, Message, RawReport, ReportPage, Template, utcnow
+from models.tables import (
+    BalanceSnapshot, Chunk, InboundMessage, Job, JobCount, Message, RawReport, ReportPage, Template, utcnow,
+)
 from models.audit import AuditEntry
 from models.policy import FrequencyCount, Suppression
 from models.progress import JobProgress
