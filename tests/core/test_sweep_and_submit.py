@@ -235,7 +235,8 @@ def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, 
     assert len(published) == chunks
     messages = rows(Message, job_id=job.id)
     assert [(m.seq, m.mobile, m.custom_id) for m in messages] == [
-        (i, p, f"{job.uid}-{i}") for i, p in enumerate(people)]
+        (i, p, f"{job.uid}-{i:07d}") for i, p in enumerate(people)]
+    assert sorted(m.custom_id for m in messages) == [m.custom_id for m in messages]  # the index only appends
     assert [m.provider_state for m in messages if m.status == MessageStatus.REJECTED] == ["SUPPRESSED"] * suppressed
     with session_scope() as session:  # the counters' triggers ran for the one statement too
         counts = job_counts(session, job.id)
