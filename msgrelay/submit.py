@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -42,10 +43,16 @@ MAX_RECIPIENTS_PER_JOB = 5_000_000
 log = logging.getLogger(__name__)
 
 
+def new_job_uid() -> str:
+    """A job's uid, the prefix of its custom ids: the time in seconds, then 48 random bits. Later jobs sort after
+    earlier ones, so the unique index of custom ids grows at its right edge (with random uids every page split
+    in the middle of the index, 50/50, and it was twice the size)."""
+    return f"{time.time_ns() // 1_000_000_000:08x}{secrets.token_hex(6)}"
+
+
 def our_custom_id(uid: str, seq: int) -> str:
     """The custom id of a recipient the producer gave none: the job's uid and its seq, zero-padded to the largest
-    job's digits, so that a job's ids sort as its seqs do (their unique index then grows at its right edge
-    instead of splitting pages in its middle: half its size, 28 bytes of WAL a recipient less)."""
+    job's digits, so that a job's ids sort as its seqs do (see `new_job_uid`)."""
     return f"{uid}-{seq:07d}"
 
 
@@ -274,7 +281,7 @@ def write_at_once(session: Session, job: Prepared, people: Sequence[Recipient], 
 def job_row(session: Session, job: Prepared, *, now: datetime, total: int, chunks: int) -> Job:
     """The job's row, not yet written; held `queued` until due unless the provider schedules by itself (a send
     time in the request)."""
-    return Job(uid=secrets.token_hex(8), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
+    return Job(uid=new_job_uid(), account=job.account.name, provider=job.provider.name, kind=job.spec.kind,
               status=JobStatus.RUNNING if is_due(job, now) else JobStatus.QUEUED, content=job.spec.content,
               options=dict(job.spec.options), total=total, chunks=chunks, idempotency_key=job.idempotency_key,
               send_at=job.spec.send_at, created_at=now, updated_at=now, valid_until=job.valid_until,
