@@ -248,3 +248,12 @@ def test_a_job_of_one_batch_is_written_in_one_statement_on_postgresql(accounts, 
         assert autocommit == [True, True], "the one statement of a job of one batch ran in a transaction"
     else:
         assert not any(s.lstrip().startswith("WITH made AS") for s in writes)
+
+
+def test_a_job_uid_starts_with_its_second_so_a_later_jobs_custom_ids_sort_after():
+    from msgrelay.submit import new_job_uid, our_custom_id
+    before = int(time.time())
+    uids = [new_job_uid() for _ in range(1000)]
+    assert len(set(uids)) == 1000 and {len(u) for u in uids} == {20}
+    assert all(before <= int(u[:8], 16) <= int(time.time()) for u in uids)
+    assert our_custom_id("0" * 20, 42) == f"{'0' * 20}-0000042" and len(our_custom_id(uids[0], 4_999_999)) == 28
