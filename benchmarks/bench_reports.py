@@ -39,8 +39,8 @@ def main(n: int) -> None:
                       status="running", content="基准", total=n, chunks=n // 500)
             session.add(job)
             session.flush()
-            insert_messages(session, ((job.id, i, f"13{i:09d}", None, f"benchreports0000{i:08d}", "submitted", now)
-                                      for i in range(n)))
+            insert_messages(session, ((job.id, i, f"13{i:09d}", None, f"benchreports0000{i:08d}", False,
+                                       "submitted", now) for i in range(n)))
             job_id = job.id
         sent = (now + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
         pages = [HttpResponse(200, json.dumps({"code": "SUCCESS", "data": [

@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     true,
     update,
 )
@@ -33,7 +34,7 @@ from sqlmodel import Session
 from models.statuses import ChunkStatus, MessageStatus
 from models.tables import Chunk, Job, Message
 
-MESSAGE_COLUMNS = ("job_id", "seq", "mobile", "content", "custom_id", "status", "updated_at")
+MESSAGE_COLUMNS = ("job_id", "seq", "mobile", "content", "custom_id", "found_by_mobile", "status", "updated_at")
 #: … and the provider_state/desc of a message written final at submit (a suppressed recipient)
 MESSAGE_COLUMNS_STATED = (*MESSAGE_COLUMNS, "provider_state", "provider_desc")
 _BATCH = 10_000
@@ -238,6 +239,23 @@ _SET_REPORTED = ("status = coalesce(v.status, t.status), provider_state = v.prov
                  "provider_desc = v.provider_desc, reported_at = v.reported_at, updated_at = %b")
 
 
+#: a report named by (mobile, provider id) finds its message among those found by mobile: the predicate of their
+#: partial index, said as the index says it, lets the planner use it (migration 0015)
+BY_ANSWER_MATCH = "t.mobile = v.mobile AND t.found_by_mobile AND t.provider_msg_id = v.provider_msg_id"
+
+
+def reports_statement(session: Session, columns: Sequence[str], match: str, keep: str) -> str:
+    """PostgreSQL: `apply_reports`' statement for one kind of key (`columns`: the key's, then what is written;
+    `match`: the key's join, `t` the message and `v` the reports)."""
+    arrays = ", ".join(f"%b::{_array_type(session, Message.__table__, c)}" for c in columns)
+    named = "v.custom_id" if columns[0] == "custom_id" else "v.mobile, v.provider_msg_id"
+    return (f"WITH v AS MATERIALIZED (SELECT m.id, m.job_id, m.account, u.* FROM unnest({arrays}) "
+            f"AS u({', '.join(columns)}) JOIN message AS m ON {match.replace('t.', 'm.').replace('v.', 'u.')}) "
+            f"UPDATE message AS t SET {_SET_REPORTED} FROM v WHERE t.id = v.id AND t.status IN ({keep}) "
+            f"AND {_OURS.format(m='v', a='%b')} "
+            f"RETURNING t.id, t.job_id, {named}, v.status")
+
+
 def apply_reports(session: Session, account: str, by_custom: Mapping[str, tuple],
                   by_answer: Mapping[tuple[str, str], tuple], *, now: Any, updatable: Sequence[str]) -> list[tuple]:
     """Write what reports said, `(status or None to keep it, provider_state, provider_desc, reported_at)` per
@@ -249,8 +267,7 @@ def apply_reports(session: Session, account: str, by_custom: Mapping[str, tuple]
     postgresql = session.connection().dialect.name == "postgresql"
     changed: list[tuple] = []
     for book, names, match in ((by_custom, ("custom_id",), "t.custom_id = v.custom_id"),
-                               (by_answer, ("mobile", "provider_msg_id"),
-                                "t.mobile = v.mobile AND t.provider_msg_id = v.provider_msg_id")):
+                               (by_answer, ("mobile", "provider_msg_id"), BY_ANSWER_MATCH)):
         if not book:
             continue
         columns = (*names, "status", "provider_state", "provider_desc", "reported_at")
@@ -270,13 +287,7 @@ def apply_reports(session: Session, account: str, by_custom: Mapping[str, tuple]
         # unnested, each message probed by its key's index; then the UPDATE by primary key, filtering `message`
         # by status only (the account's check on `message` itself once made the planner take the table for a
         # row and scan a whole index per batch)
-        arrays = ", ".join(f"%b::{_array_type(session, table, c)}" for c in columns)
-        named = "v.custom_id" if len(names) == 1 else "v.mobile, v.provider_msg_id"
-        sql = (f"WITH v AS MATERIALIZED (SELECT m.id, m.job_id, m.account, u.* FROM unnest({arrays}) "
-               f"AS u({', '.join(columns)}) JOIN message AS m ON {match.replace('t.', 'm.').replace('v.', 'u.')}) "
-               f"UPDATE message AS t SET {_SET_REPORTED} FROM v WHERE t.id = v.id AND t.status IN ({keep}) "
-               f"AND {_OURS.format(m='v', a='%b')} "
-               f"RETURNING t.id, t.job_id, {named}, v.status")
+        sql = reports_statement(session, columns, match, keep)
         key_columns = [list(book)] if len(names) == 1 else [list(c) for c in zip(*book)]
         cur = session.connection().connection.driver_connection.cursor()
         with _by_key(cur, len(book)):
@@ -287,27 +298,32 @@ def apply_reports(session: Session, account: str, by_custom: Mapping[str, tuple]
     return changed
 
 
+_FOUND = "m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status, m.account, m.mobile"
+#: PostgreSQL: messages by custom id, and by (mobile, provider id) through the partial index of the messages found
+#: by mobile (its predicate said as the index says it, so that the planner may use it). A join with the unnested
+#: keys, not `= ANY(…)`: for thousands of ids the planner costs ANY as a scan of the whole table (23 ms at 200,000
+#: messages) where the join walks the index (6 ms)
+BY_CUSTOM_ID = f"SELECT {_FOUND} FROM unnest(%b::varchar(64)[]) AS v(key) JOIN message AS m ON m.custom_id = v.key"
+BY_ANSWER = (f"SELECT {_FOUND} FROM unnest(%b::varchar(32)[], %b::varchar(64)[]) AS v(mobile, key) "
+             "JOIN message AS m ON m.mobile = v.mobile AND m.found_by_mobile AND m.provider_msg_id = v.key")
+
+
 def find_messages(session: Session, custom_ids: Sequence[str], answered: Sequence[tuple[str, str]]) -> list[Any]:
     """Messages (id, job_id, custom_id, provider_msg_id, status, account, mobile) with one of the custom ids, or
     one of the `answered` (mobile, provider id) pairs (`account`: the account a route job's message was handed
     to; None for other jobs). A provider id is found through its mobile's index: `provider_msg_id` has none, so
-    the send's answer, which sets it, is a HOT update (see migration 0012)."""
+    the send's answer, which sets it, is a HOT update (see migration 0012). Only a message `found_by_mobile` has
+    an entry there (migration 0015): the pairs name request ids, which only such messages were given."""
     found: list[Any] = []
-    columns = "m.id, m.job_id, m.custom_id, m.provider_msg_id, m.status, m.account, m.mobile"
     if session.connection().dialect.name == "postgresql":  # one array each: no per-item bind parameters
         cur = session.connection().connection.driver_connection.cursor()
-        # a join with the unnested ids, not `= ANY(…)`: for thousands of ids the planner costs ANY as a scan of
-        # the whole table (23 ms at 200,000 messages) where the join walks the index (6 ms)
         if custom_ids:
             with _by_key(cur, len(custom_ids)):
-                cur.execute(f"SELECT {columns} FROM unnest(%b::varchar(64)[]) AS v(key) "
-                            "JOIN message AS m ON m.custom_id = v.key", [list(custom_ids)])
+                cur.execute(BY_CUSTOM_ID, [list(custom_ids)])
             found += cur.fetchall()
         if answered:
             with _by_key(cur, len(answered)):
-                cur.execute(f"SELECT {columns} FROM unnest(%b::varchar(32)[], %b::varchar(64)[]) AS v(mobile, key) "
-                            "JOIN message AS m ON m.mobile = v.mobile AND m.provider_msg_id = v.key",
-                            [[mobile for mobile, _ in answered], [key for _, key in answered]])
+                cur.execute(BY_ANSWER, [[mobile for mobile, _ in answered], [key for _, key in answered]])
             found += cur.fetchall()
         return found
     wanted = (Message.id, Message.job_id, Message.custom_id, Message.provider_msg_id, Message.status, Message.account,
@@ -318,7 +334,7 @@ def find_messages(session: Session, custom_ids: Sequence[str], answered: Sequenc
     for start in range(0, len(answered), 450):
         part = answered[start:start + 450]
         found += [row for row in session.execute(select(*wanted).where(
-            Message.mobile.in_(sorted({mobile for mobile, _ in part})),
+            Message.mobile.in_(sorted({mobile for mobile, _ in part})), text("message.found_by_mobile"),
             Message.provider_msg_id.in_(sorted({key for _, key in part})))).all() if (row[6], row[3]) in pairs]
     return found
 

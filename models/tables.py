@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Numeric, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Numeric, Text, UniqueConstraint, text, true
 from sqlmodel import Field, SQLModel
 
 
@@ -84,8 +84,10 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("custom_id", name="uq_message_custom_id"),
         Index("ix_message_job_seq", "job_id", "seq"),
-        # by mobile, not by provider_msg_id: a report that names no custom id is found by its mobile and id
-        Index("ix_message_mobile", "mobile"),
+        # by mobile, not by provider_msg_id: a report that names no custom id is found by its mobile and id; only
+        # the messages of a provider whose ids name a request have an entry (migration 0015)
+        Index("ix_message_found_by_mobile", "mobile", postgresql_where=text("found_by_mobile"),
+              sqlite_where=text("found_by_mobile")),
         # no index on status or provider_msg_id: neither the send's answer nor a report touch an index (HOT
         # updates: each page keeps room for the next two versions of every row, fillfactor 30, migrations 0005,
         # 0012 and 0014)
@@ -106,6 +108,9 @@ class Message(SQLModel, table=True):
     reported_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
     account: str | None = Field(default=None, max_length=64)  # a route job's: the account it was handed to
+    #: its reports name a request and a mobile (qyxs, ihuyi: `ids_name_requests`), not our custom id, so they find
+    #: it by its mobile; written with the row and never changed (true unless the writer says otherwise)
+    found_by_mobile: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
 
 
 class RawReport(SQLModel, table=True):

@@ -419,13 +419,14 @@ def recipient_rows(session: Session, row: Job, job: Prepared, people: Sequence[R
     on the suppression list is written `rejected` (SUPPRESSED) at once (a verification call is never
     suppressed). Rows are made as they are read (a batch of a streamed million is never held twice)."""
     hit: set[str] = set()
+    by_mobile = job.provider.ids_name_requests  # its reports name no custom id: they find the message by mobile
     if job.spec.kind not in UNSUPPRESSED_KINDS:
         keys = [mobile_key(r.mobile) for r in people]
         hit = (lookup or Lookup(session, job.scopes())).hits(keys)
     if not hit:
-        return ((row.id, start + i, r.mobile, r.content, r.custom_id or our_custom_id(row.uid, start + i),
+        return ((row.id, start + i, r.mobile, r.content, r.custom_id or our_custom_id(row.uid, start + i), by_mobile,
                  MessageStatus.QUEUED, now) for i, r in enumerate(people)), MESSAGE_COLUMNS, 0
-    return ((row.id, start + i, r.mobile, r.content, r.custom_id or our_custom_id(row.uid, start + i), *(
+    return ((row.id, start + i, r.mobile, r.content, r.custom_id or our_custom_id(row.uid, start + i), by_mobile, *(
         (MessageStatus.REJECTED, now, HeldBack.SUPPRESSED.value, "on the suppression list") if key in hit
         else (MessageStatus.QUEUED, now, None, None)))
         for i, (r, key) in enumerate(zip(people, keys))), MESSAGE_COLUMNS_STATED, sum(1 for key in keys if key in hit)

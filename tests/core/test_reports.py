@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 
 import pytest
 import redis
@@ -30,11 +31,11 @@ def report(pid: str | None, *, custom_id: str | None = None, mobile: str = "1380
 
 
 def test_a_report_settles_only_its_own_accounts_message(sim, accounts, settings):
-    # given: a sent message of account `voice`, and the very same provider id reported by account `voice_b`
+    # given: a sent message of account `voice`, and the very same report (its ids and mobile) from account `voice_b`
     done, published = submit(accounts, "voice", "notify", mobiles(1), content="您好")
     send_chunk(published[0][0], settings=settings, accounts=accounts)
     (message,) = rows(Message, job_id=done.id)
-    foreign = report(message.provider_msg_id, mobile=message.mobile)
+    foreign = report(message.provider_msg_id, custom_id=message.custom_id, mobile=message.mobile)
     # when / then: the other account's report matches nothing and changes nothing
     assert ingest(accounts["voice_b"], [foreign], "push") == 0
     assert rows(Message, id=message.id)[0].status == MessageStatus.SUBMITTED
@@ -184,11 +185,13 @@ def test_a_task_id_two_unknown_chunks_could_own_is_not_guessed(sim, accounts, se
 
 @pytest.mark.parametrize("by", ["custom id", "provider id and mobile"])
 def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_planner_as_it_was(sim, accounts, by):
-    # given: 1,500 submitted messages (more than models.bulk._PROBE_ABOVE: lookups and updates probe the key)
+    # given: 1,500 submitted messages (more than models.bulk._PROBE_ABOVE: lookups and updates probe the key), of
+    # an account whose reports name our custom id (Emay) or a request and a mobile (qyxs)
     from sqlalchemy import text
 
     from models import bulk
-    done, _ = submit(accounts, "voice", "notify", mobiles(1_500), content="您好")
+    account, kind = ("voice", "notify") if by == "custom id" else ("sms", "sms")
+    done, _ = submit(accounts, account, kind, mobiles(1_500), content="您好")
     execute(update(Message).where(Message.job_id == done.id).values(status=MessageStatus.SUBMITTED,
                                                                     provider_msg_id="P" + Message.custom_id))
     messages = rows(Message, job_id=done.id)
@@ -196,7 +199,7 @@ def test_a_batch_above_the_probe_size_settles_every_message_and_leaves_the_plann
     customs = [m.custom_id for m in messages] if by == "custom id" else []
     answered = [] if customs else [(m.mobile, m.provider_msg_id) for m in messages]
     # when: one batch of their reports
-    matched = ingest(accounts["voice"], [report(None if customs else m.provider_msg_id,
+    matched = ingest(accounts[account], [report(None if customs else m.provider_msg_id,
                                                 custom_id=m.custom_id if customs else None, mobile=m.mobile)
                                          for m in messages], "poll")
     # then: every one is found and settled
@@ -258,19 +261,20 @@ def test_every_report_of_a_batch_is_matched_even_where_nothing_changes(sim, acco
 
 
 def test_a_batch_is_kept_as_one_page_and_what_matched_nothing_also_waits_as_a_raw_row(sim, accounts):
-    # given: a message whose answer is recorded, and one whose answer is not yet
-    done, _ = submit(accounts, "voice", "notify", mobiles(2), content="您好")
+    # given: a message whose answer is recorded, and one whose answer is not yet (of a provider whose reports name
+    # no custom id: found by mobile and provider id)
+    done, _ = submit(accounts, "sms", "sms", mobiles(2), content="您好")
     known, later = rows(Message, job_id=done.id)
-    ids = [f"V-{time.time_ns()}-{n}" for n in (1, 2)]
+    ids = [f"T-{time.time_ns()}-{n}" for n in (1, 2)]
     execute(update(Message).where(Message.id == known.id).values(status=MessageStatus.SUBMITTED,
                                                                  provider_msg_id=ids[0]))
-    records = [{"voiceId": ids[0], "state": " SUCCESS ", "n": 1}, {"voiceId": ids[1], "state": " SUCCESS ", "n": 2}]
+    records = [{"taskID": ids[0], "status": " 10 ", "n": 1}, {"taskID": ids[1], "status": " 10 ", "n": 2}]
     page = [report(pid, mobile=m.mobile, raw=raw) for pid, m, raw in zip(ids, (known, later), records)]
     # when
-    assert ingest(accounts["voice"], page, "poll") == 1
+    assert ingest(accounts["sms"], page, "poll") == 1
     # then: one page holds both records as received, in order, with the message each settled
     kept = rows(ReportPage)[-1]
-    assert (kept.account, kept.provider, kept.source, kept.size) == ("voice", accounts["voice"].provider, "poll", 2)
+    assert (kept.account, kept.provider, kept.source, kept.size) == ("sms", accounts["sms"].provider, "poll", 2)
     assert kept.reports == records and kept.message_ids == [known.id, None]
     # and only the one that matched nothing waits as a raw row
     assert [r.provider_msg_id for r in rows(RawReport, provider_msg_id=ids[0])] == []
@@ -280,7 +284,7 @@ def test_a_batch_is_kept_as_one_page_and_what_matched_nothing_also_waits_as_a_ra
     execute(update(Message).where(Message.id == later.id).values(status=MessageStatus.SUBMITTED,
                                                                  provider_msg_id=ids[1]))
     with session_scope() as session:
-        assert match_reports(session, account="voice") >= 1
+        assert match_reports(session, account="sms") >= 1
     # then it settles its message
     assert (rows(RawReport, id=waiting.id)[0].message_id, rows(Message, id=later.id)[0].status) == (
         later.id, MessageStatus.DELIVERED)
@@ -316,20 +320,80 @@ BY_PROVIDER_ID = [
                          ids=[c[0] for c in BY_PROVIDER_ID])
 def test_a_report_without_custom_id_is_found_by_its_mobile_and_provider_id(sim, accounts, case, pid, reported,
                                                                           mobile, settles):
-    # given: one mobile in two jobs, each message with its provider id (the first one's per case)
+    # given: one mobile in two jobs of a provider whose ids name requests, each message with its provider id (the
+    # first one's per case)
     number = mobiles(1)
-    first, second = (rows(Message, job_id=submit(accounts, "voice", "notify", number, content="您好")[0].id)[0]
+    first, second = (rows(Message, job_id=submit(accounts, "sms", "sms", number, content="您好")[0].id)[0]
                      for _ in range(2))
     for message, its_pid in ((first, pid.format(mobile=number[0])), (second, "P-2")):
         execute(update(Message).where(Message.id == message.id).values(status=MessageStatus.SUBMITTED,
                                                                        provider_msg_id=its_pid))
     # when: a report that names no custom id comes
     page = [report(reported.format(mobile=number[0]), mobile=number[0] if mobile == "its own" else mobile)]
-    matched = ingest(accounts["voice"], page, "push")
+    matched = ingest(accounts["sms"], page, "push")
     # then: it settles the message it names, and only that one
     delivered = {m.id for m in rows(Message, status=MessageStatus.DELIVERED) if m.id in (first.id, second.id)}
     expected = {"first": {first.id}, "second": {second.id}, None: set()}[settles]
     assert (matched, delivered) == (len(expected), expected)
+
+
+def test_only_messages_whose_reports_name_no_custom_id_are_indexed_by_mobile(sim, accounts):
+    # given: a job of a provider whose ids name requests (qyxs) and one whose reports carry our custom id (Emay)
+    from sqlalchemy import select, text
+
+    from models import bulk
+    by_task, _ = submit(accounts, "sms", "sms", mobiles(2), content="您好")
+    by_custom, _ = submit(accounts, "voice", "notify", mobiles(2), content="您好")
+    # then: only the first job's messages are found by mobile
+    assert [m.found_by_mobile for m in rows(Message, job_id=by_task.id)] == [True, True]
+    assert [m.found_by_mobile for m in rows(Message, job_id=by_custom.id)] == [False, False]
+    # and both statements that look a report up by mobile and provider id (find, then apply) can walk the partial
+    # index, on either database (PostgreSQL told to probe, as a big batch is: a scan is the only other way)
+    mobile, pid = "13800000000", "T-1:13800000000"
+    with session_scope() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            cur = session.connection().connection.driver_connection.cursor()
+            columns = ("mobile", "provider_msg_id", "status", "provider_state", "provider_desc", "reported_at")
+            now = datetime.now(timezone.utc)
+            with bulk._by_key(cur, bulk._PROBE_ABOVE + 1):
+                plans = [cur.execute("EXPLAIN " + bulk.BY_ANSWER, [[mobile], [pid]]).fetchall(),
+                         cur.execute("EXPLAIN " + bulk.reports_statement(session, columns, bulk.BY_ANSWER_MATCH,
+                                                                         "'submitted'"),
+                                     [[mobile], [pid], ["delivered"], ["10"], ["-"], [now], now, "sms", "sms"])
+                         .fetchall()]
+        else:
+            found = select(Message.id).where(Message.mobile.in_([mobile]), text("message.found_by_mobile"),
+                                             Message.provider_msg_id.in_([pid]))
+            found = found.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+            applied = "SELECT t.id FROM message AS t WHERE " + bulk.BY_ANSWER_MATCH.replace("v.", ":")
+            plans = [session.execute(text(f"EXPLAIN QUERY PLAN {found}")).all(),
+                     session.execute(text(f"EXPLAIN QUERY PLAN {applied}"),
+                                     {"mobile": mobile, "provider_msg_id": pid}).all()]
+    for plan in plans:
+        assert "ix_message_found_by_mobile" in " ".join(str(row[-1]) for row in plan)
+
+
+def test_the_migration_keeps_every_message_already_there_found_by_mobile(sim, accounts, database):
+    # given: an Emay message answered with a provider id, and the schema before migration 0015
+    from alembic import command
+
+    from models.migrate import alembic_config, upgrade
+    done, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    (message,) = rows(Message, job_id=done.id)
+    pid = f"V-{time.time_ns()}"
+    execute(update(Message).where(Message.id == message.id).values(status=MessageStatus.SUBMITTED,
+                                                                   provider_msg_id=pid))
+    command.downgrade(alembic_config(database), "0014")
+    # when: 0015 runs over the existing messages
+    upgrade(database)
+    # then: they keep their entry (written by an older release, nothing says their reports name our custom id),
+    # so a report naming only its provider id and mobile still settles it
+    assert rows(Message, id=message.id)[0].found_by_mobile is True
+    assert ingest(accounts["voice"], [report(pid, mobile=message.mobile)], "push") == 1
+    assert rows(Message, id=message.id)[0].status == MessageStatus.DELIVERED
+    # and a message written now says otherwise
+    later, _ = submit(accounts, "voice", "notify", mobiles(1), content="您好")
+    assert rows(Message, job_id=later.id)[0].found_by_mobile is False
 
 
 def test_the_probe_switch_is_undone_after_an_error_and_never_hides_it():
