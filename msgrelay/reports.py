@@ -72,7 +72,7 @@ def settle(session: Session, account: str, items: Sequence[Any]) -> list[int | N
     keys, by_custom, by_answer = last_words(items, now)
     changed = apply_reports(session, account, by_custom, by_answer, now=now, updatable=UPDATABLE)
     found = {key: mid for mid, _, key, _ in changed}
-    if unchanged := [key for key in (*by_custom, *by_answer) if key not in found]:  # final already, or unknown
+    if unchanged := [key for key in (*by_custom, *by_answer) if key not in found]:  # final already, or not found
         found.update(_ours(session, account, unchanged))
     jobs: set[int] = set()
     reached: Counter = Counter()  # (job, status) → recipients that reached it
@@ -120,7 +120,10 @@ def last_words(items: Sequence[Any], now: Any) -> tuple[list, dict[str, tuple], 
 
 
 def _ours(session: Session, account: str, keys: Sequence[Any]) -> dict[Any, int]:
-    """The account's messages named by these keys (custom ids, (mobile, provider id) pairs)."""
+    """The account's final messages named by these keys (custom ids, (mobile, provider id) pairs): the reports
+    the UPDATE left unchanged because their message had a final word already. One still open was not visible to
+    the UPDATE: its answer (which gives it the provider id) committed between the two statements, each of which
+    reads the database as of its own start. Such a report has settled nothing, and waits for the next match."""
     candidates = find_messages(session, [k for k in keys if type(k) is str], [k for k in keys if type(k) is tuple])
     # an id another account's provider also gave must not settle ours; a route job's message names the account
     # it was handed to: that account's reports settle it
@@ -128,8 +131,8 @@ def _ours(session: Session, account: str, keys: Sequence[Any]) -> dict[Any, int]
                                                      Job.account == account)))
     wanted = set(keys)
     found: dict[Any, int] = {}
-    for mid, job_id, custom_id, pid, _, owner, mobile in candidates:
-        if owner == account or (owner is None and job_id in jobs):
+    for mid, job_id, custom_id, pid, status, owner, mobile in candidates:
+        if status not in UPDATABLE and (owner == account or (owner is None and job_id in jobs)):
             for key in (custom_id, (mobile, pid)):
                 if key in wanted:
                     found[key] = mid

@@ -396,6 +396,40 @@ def test_the_migration_keeps_every_message_already_there_found_by_mobile(sim, ac
     assert rows(Message, job_id=later.id)[0].found_by_mobile is False
 
 
+def test_a_report_whose_answer_commits_while_its_batch_settles_waits_and_is_applied_later(sim, accounts, monkeypatch,
+                                                                                          database):
+    # Seen in a chaos run: a qyxs/ihuyi report came before its chunk's answer (a connection reset after the
+    # provider accepted), and the answer of the retry committed between the UPDATE that applies reports and the
+    # lookup of what it left unchanged. The lookup found the message, so the report counted as settled and was
+    # never applied: the message stayed `submitted`.
+    if not database.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: no answer commits while a batch settles")
+    from msgrelay import reports
+    # given: a message of a provider whose ids name requests, its answer not recorded yet
+    done, _ = submit(accounts, "sms", "sms", mobiles(1), content="您好")
+    (message,) = rows(Message, job_id=done.id)
+    pid = f"T-{time.time_ns()}:{message.mobile}"
+    real = reports.apply_reports
+
+    def answer_commits_meanwhile(*args: object, **kw: object) -> list:
+        changed = real(*args, **kw)
+        execute(update(Message).where(Message.id == message.id).values(  # another connection, committed at once
+            status=MessageStatus.SUBMITTED, provider_msg_id=pid))
+        return changed
+    monkeypatch.setattr(reports, "apply_reports", answer_commits_meanwhile)
+    # when: its report is settled in that window
+    matched = ingest(accounts["sms"], [report(pid, mobile=message.mobile)], "push")
+    # then: it settled nothing, and waits as a raw row
+    assert (matched, rows(ReportPage)[-1].message_ids) == (0, [None])
+    (waiting,) = rows(RawReport, provider_msg_id=pid)
+    assert waiting.matched is False
+    # and the next match applies it
+    monkeypatch.undo()
+    with session_scope() as session:
+        assert match_reports(session, account="sms") >= 1
+    assert rows(Message, id=message.id)[0].status == MessageStatus.DELIVERED
+
+
 def test_the_probe_switch_is_undone_after_an_error_and_never_hides_it():
     # given a PostgreSQL transaction (SQLite has no planner switch)
     import psycopg
